@@ -1,0 +1,3 @@
+//! qmail-local, qmail-getpw, qmail-newu, preline: local delivery
+//!
+//! (Being written: see the open issues.)

@@ -1,0 +1,3 @@
+//! qmail-inject and sendmail: submitting mail
+//!
+//! (Being written: see the open issues.)

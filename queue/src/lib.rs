@@ -1,0 +1,3 @@
+//! qmail-queue and the queue layout; qmail-qstat, qmail-qread
+//!
+//! (Being written: see the open issues.)

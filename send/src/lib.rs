@@ -1,0 +1,3 @@
+//! qmail-send, qmail-clean, qmail-lspawn, qmail-rspawn, qmail-start
+//!
+//! (Being written: see the open issues.)

@@ -1,0 +1,3 @@
+//! qmail-smtpd: the qmail SMTP receiver
+//!
+//! (Being written: see the open issues.)

@@ -1,0 +1,3 @@
+//! tcprules and tcprulescheck
+//!
+//! (Being written: see the open issues.)

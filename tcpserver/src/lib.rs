@@ -1,0 +1,3 @@
+//! tcpserver: the ucspi-tcp super-server
+//!
+//! (Being written: see the open issues.)

@@ -1,0 +1,175 @@
+//! Support for the end-to-end tests in `tests/tests/`: they run the real
+//! binaries of the workspace, never library calls.
+//!
+//! - [`bin`]: path of one of our binaries, built on first use.
+//! - [`original`]: path of the Debian tool we compare with, or `None`
+//!   (and a line saying the comparison is skipped).
+//! - [`Proc`]: a spawned process that is killed by pid when dropped.
+//! - [`poll_until`]: wait for a condition with a deadline (no sleeps as
+//!   synchronisation elsewhere).
+//! - [`read_line_from`]: read one line of a child's output with a deadline.
+
+#![forbid(unsafe_code)]
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The directory cargo puts this profile's binaries in: the test
+/// executable lives in `<target>/<profile>/deps/`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary is in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Path of our binary `name`.
+///
+/// `cargo test` builds only the binaries of the package under test, so the
+/// first call builds every binary of the workspace with the same profile
+/// (cargo has released its lock by the time tests run).
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--workspace", "--bins", "--quiet"])
+            .current_dir(workspace());
+        if target_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+    });
+    let path = target_dir().join(name);
+    assert!(path.exists(), "no binary {}", path.display());
+    path
+}
+
+/// Path of the original tool (e.g. Debian's `/usr/bin/tcprules`), or
+/// `None` after printing why the comparison is skipped. CI installs the
+/// originals, so there these comparisons always run; set
+/// `REQUIRE_ORIGINALS=1` to make a missing original a failure.
+pub fn original(path: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(path);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("REQUIRE_ORIGINALS").is_none(),
+        "{path} is not installed and REQUIRE_ORIGINALS is set"
+    );
+    eprintln!("SKIPPED comparison: {path} is not installed");
+    None
+}
+
+/// True when the tests run as root (needed for -u/-g and qmail's users).
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// Print why a root-only test is skipped and return true when it must be.
+pub fn skip_unless_root(what: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("SKIPPED (needs root): {what}");
+    true
+}
+
+/// Call `f` until it returns `Some`, at most until `timeout` has passed.
+/// Polls every few milliseconds; the deadline bounds the loop.
+pub fn poll_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A child process that is killed (SIGKILL, by pid) and reaped when
+/// dropped, so a failing test leaves nothing running.
+#[derive(Debug)]
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    /// Spawn `cmd` with stdin null unless the caller set it.
+    pub fn spawn(cmd: &mut Command) -> io::Result<Proc> {
+        Ok(Proc {
+            child: cmd.spawn()?,
+        })
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send `sig` to the child.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig);
+    }
+
+    /// Wait for the child to exit, at most `timeout`; `None` if it did not.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        poll_until(timeout, || self.child.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Read one line (without its newline) from `r`, in a helper thread so a
+/// silent child cannot hang the test: `None` after `timeout`.
+pub fn read_line_from<R: Read + Send + 'static>(
+    r: R,
+    timeout: Duration,
+) -> Option<(String, BufReader<R>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut br = BufReader::new(r);
+        let mut line = String::new();
+        let res = br.read_line(&mut line).map(|_| line);
+        let _ = tx.send(res.map(|l| (l, br)));
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok((mut line, br))) => {
+            while line.ends_with('\n') || line.ends_with('\r') {
+                line.pop();
+            }
+            Some((line, br))
+        }
+        _ => None,
+    }
+}
+
+/// A `Command` for one of our binaries, with a clean stdin.
+pub fn command(name: &str) -> Command {
+    let mut cmd = Command::new(bin(name));
+    cmd.stdin(Stdio::null());
+    cmd
+}
