@@ -14,7 +14,7 @@
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The workspace root.
@@ -38,20 +38,23 @@ fn target_dir() -> PathBuf {
 /// Path of our binary `name`.
 ///
 /// `cargo test` builds only the binaries of the package under test, so the
-/// first call builds every binary of the workspace with the same profile
-/// (cargo has released its lock by the time tests run).
+/// first call for each name builds that binary with the same profile
+/// (cargo has released its lock by the time tests run). Building one
+/// binary at a time keeps a test from depending on unrelated crates.
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|n| n == name) {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--workspace", "--bins", "--quiet"])
+        cmd.args(["build", "--quiet", "--bin", name])
             .current_dir(workspace());
         if target_dir().file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --workspace --bins failed");
-    });
+        assert!(status.success(), "cargo build --bin {name} failed");
+        built.push(name.to_string());
+    }
     let path = target_dir().join(name);
     assert!(path.exists(), "no binary {}", path.display());
     path
