@@ -1,0 +1,294 @@
+//! Queueing a message through qmail-queue (qmail's `qmail.c`), shared by
+//! every program that queues mail: qmail-inject, sendmail, qmail-local's
+//! forwards, qmail-smtpd, qmail-send's bounces.
+//!
+//! The protocol: run `$QMAILQUEUE` (or `bin/qmail-queue`) in the qmail home
+//! with the message on its fd 0 and the envelope on its fd 1, both pipes it
+//! reads. Write the whole message, close it, then write the envelope
+//! `F<sender>\0T<rcpt>\0...\0` and close that. Its exit code says what
+//! happened; [`exit_text`] turns it into qmail's status text, whose first
+//! byte is `D` (permanent) or `Z` (temporary).
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use crate::Home;
+
+/// qmail's status text for qmail-queue's exit code (qmail-queue.8 and
+/// `qmail_close`): `""` for 0, else `D...` or `Z...`.
+pub fn exit_text(code: i32) -> &'static str {
+    match code {
+        0 => "",
+        115 | 11 => "Denvelope address too long for qq (#5.1.3)",
+        31 => "Dmail server permanently rejected message (#5.3.0)",
+        51 => "Zqq out of memory (#4.3.0)",
+        52 => "Zqq timeout (#4.3.0)",
+        53 => "Zqq write error or disk full (#4.3.0)",
+        54 => "Zqq read error (#4.3.0)",
+        55 => "Zqq unable to read configuration (#4.3.0)",
+        56 => "Zqq trouble making network connection (#4.3.0)",
+        61 => "Zqq trouble in home directory (#4.3.0)",
+        62..=66 => "Zqq trouble creating files in queue (#4.3.0)",
+        71 => "Zmail server temporarily rejected message (#4.3.0)",
+        72 => "Zconnection to mail server timed out (#4.4.1)",
+        73 => "Zconnection to mail server rejected (#4.4.1)",
+        74 => "Zcommunication with mail server failed (#4.4.2)",
+        81 | 91 => "Zqq internal bug (#4.3.0)",
+        120 => "Zunable to exec qq (#4.3.0)",
+        11..=40 => "Dqq permanent problem (#5.3.0)",
+        _ => "Zqq temporary problem (#4.3.0)",
+    }
+}
+
+/// Why a message was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueError {
+    /// `D`: do not try again. Otherwise `Z`: try again later.
+    pub permanent: bool,
+    /// The text after the `D`/`Z`, e.g. `qq write error or disk full (#4.3.0)`.
+    pub text: String,
+}
+
+impl QueueError {
+    fn from_status(status: &str) -> QueueError {
+        QueueError {
+            permanent: status.starts_with('D'),
+            text: status[1..].to_string(),
+        }
+    }
+
+    /// The status as qmail prints it: `D` or `Z`, then the text.
+    pub fn status(&self) -> String {
+        format!("{}{}", if self.permanent { 'D' } else { 'Z' }, self.text)
+    }
+}
+
+impl std::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+/// The envelope qmail-queue reads on fd 1: `F<sender>\0`, then
+/// `T<recipient>\0` for each recipient, then a final `\0`.
+pub fn envelope<R: AsRef<[u8]>>(sender: &[u8], recipients: &[R]) -> Vec<u8> {
+    let mut env = Vec::with_capacity(
+        sender.len()
+            + 3
+            + recipients
+                .iter()
+                .map(|r| r.as_ref().len() + 2)
+                .sum::<usize>(),
+    );
+    env.push(b'F');
+    env.extend_from_slice(sender);
+    env.push(0);
+    for r in recipients {
+        env.push(b'T');
+        env.extend_from_slice(r.as_ref());
+        env.push(0);
+    }
+    env.push(0);
+    env
+}
+
+/// The program that queues: `$QMAILQUEUE` if set and not empty, else
+/// `bin/qmail-queue`; a relative path is taken in the qmail home, where
+/// qmail runs it.
+pub fn program(home: &Home) -> PathBuf {
+    let name = match std::env::var_os("QMAILQUEUE") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from("bin/qmail-queue"),
+    };
+    home.root().join(name)
+}
+
+/// A running qmail-queue being fed one message.
+pub struct QueueClient {
+    child: Option<Child>,
+    message: Option<BufWriter<ChildStdin>>,
+    envelope: Option<io::PipeWriter>,
+    /// A write to qmail-queue failed (it died, or the caller gave up).
+    failed: bool,
+}
+
+impl QueueClient {
+    /// Start qmail-queue in `home`. A program that cannot be run is not
+    /// an error here: as in qmail (exit 120 from the child), it shows at
+    /// [`close`](Self::close) as `unable to exec qq`.
+    pub fn open(home: &Home) -> io::Result<QueueClient> {
+        let (env_read, env_write) = io::pipe()?;
+        let spawned = Command::new(program(home))
+            .current_dir(home.root())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(env_read))
+            .spawn();
+        Ok(match spawned {
+            Ok(mut child) => QueueClient {
+                message: child
+                    .stdin
+                    .take()
+                    .map(|s| BufWriter::with_capacity(65536, s)),
+                child: Some(child),
+                envelope: Some(env_write),
+                failed: false,
+            },
+            Err(_) => QueueClient {
+                child: None,
+                message: None,
+                envelope: None,
+                failed: false,
+            },
+        })
+    }
+
+    /// qmail-queue's pid (the `qp` qmail reports), 0 if it did not start.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Append to the message. Errors are remembered, not returned: the
+    /// outcome is decided at [`close`](Self::close), as in qmail.
+    pub fn put(&mut self, bytes: &[u8]) {
+        if self.failed {
+            return;
+        }
+        if let Some(m) = self.message.as_mut()
+            && m.write_all(bytes).is_err()
+        {
+            self.failed = true;
+        }
+    }
+
+    /// The message could not be read completely: make sure it is not
+    /// queued (qmail's `qmail_fail`).
+    pub fn fail(&mut self) {
+        self.failed = true;
+    }
+
+    /// Finish the message, send the envelope and wait for qmail-queue.
+    /// `Ok(())` means the message is queued.
+    pub fn close<R: AsRef<[u8]>>(
+        mut self,
+        sender: &[u8],
+        recipients: &[R],
+    ) -> Result<(), QueueError> {
+        let Some(mut child) = self.child.take() else {
+            return Err(QueueError::from_status(exit_text(120)));
+        };
+        if let Some(mut m) = self.message.take() {
+            if m.flush().is_err() {
+                self.failed = true;
+            }
+            drop(m);
+        }
+        if let Some(mut e) = self.envelope.take() {
+            // After a failure the envelope is withheld, so qmail-queue
+            // sees a broken envelope and refuses the message.
+            if !self.failed && e.write_all(&envelope(sender, recipients)).is_err() {
+                self.failed = true;
+            }
+            drop(e);
+        }
+        let status = match child.wait() {
+            Ok(s) => s,
+            Err(_) => return Err(QueueError::from_status("Zqq waitpid surprise (#4.3.0)")),
+        };
+        match status.code() {
+            None => Err(QueueError::from_status("Zqq crashed (#4.3.0)")),
+            Some(0) if self.failed => Err(QueueError::from_status("Zqq read error (#4.3.0)")),
+            Some(0) => Ok(()),
+            Some(code) => Err(QueueError::from_status(exit_text(code))),
+        }
+    }
+}
+
+impl Drop for QueueClient {
+    fn drop(&mut self) {
+        // Dropped without close: withhold the envelope so nothing is
+        // queued, and reap the child.
+        self.message.take();
+        self.envelope.take();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_format() {
+        assert_eq!(
+            envelope(
+                b"alice@example.org",
+                &["bob@example.net", "carol@example.net"]
+            ),
+            b"Falice@example.org\0Tbob@example.net\0Tcarol@example.net\0\0"
+        );
+        assert_eq!(envelope::<&[u8]>(b"", &[]), b"F\0\0");
+    }
+
+    #[test]
+    fn exit_codes_map_as_in_qmail() {
+        assert_eq!(exit_text(0), "");
+        assert!(exit_text(11).starts_with("Denvelope address too long"));
+        assert_eq!(exit_text(20), "Dqq permanent problem (#5.3.0)");
+        assert_eq!(exit_text(75), "Zqq temporary problem (#4.3.0)");
+        assert_eq!(exit_text(53), "Zqq write error or disk full (#4.3.0)");
+        assert_eq!(
+            exit_text(64),
+            "Zqq trouble creating files in queue (#4.3.0)"
+        );
+        assert_eq!(exit_text(91), "Zqq internal bug (#4.3.0)");
+        assert_eq!(exit_text(120), "Zunable to exec qq (#4.3.0)");
+    }
+
+    fn script(dir: &std::path::Path, body: &str) -> Home {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let p = dir.join("bin/qmail-queue");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Home::new(dir)
+    }
+
+    #[test]
+    fn message_and_envelope_reach_the_queue_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = script(dir.path(), "cat > mess; cat <&1 > env; exit 0");
+        let mut q = QueueClient::open(&home).unwrap();
+        assert!(q.pid() > 0);
+        q.put(b"Subject: hi\n\nbody\n");
+        q.close(b"a@b", &[b"c@d"]).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("mess")).unwrap(),
+            b"Subject: hi\n\nbody\n"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("env")).unwrap(),
+            b"Fa@b\0Tc@d\0\0"
+        );
+    }
+
+    #[test]
+    fn exit_codes_and_missing_programs_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = script(dir.path(), "cat > /dev/null; exit 53");
+        let q = QueueClient::open(&home).unwrap();
+        let e = q.close(b"", &[b"x@y"]).unwrap_err();
+        assert!(!e.permanent);
+        assert_eq!(e.status(), "Zqq write error or disk full (#4.3.0)");
+
+        let empty = tempfile::tempdir().unwrap();
+        let q = QueueClient::open(&Home::new(empty.path())).unwrap();
+        assert_eq!(q.pid(), 0);
+        let e = q.close(b"", &[b"x@y"]).unwrap_err();
+        assert_eq!(e.status(), "Zunable to exec qq (#4.3.0)");
+    }
+}
