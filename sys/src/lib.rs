@@ -5,12 +5,19 @@
 //!   exist`, not `os error 2`), and qmail's temporary-error test.
 //! - [`privs`]: setgroups, setgid, setuid in that order.
 //! - [`selfpipe`]: signals turned into bytes on a pipe for an event loop.
+//! - [`spawn`]: fork (or vfork-style clone) and exec a prepared program
+//!   with async-signal-safe calls only in the child.
+//! - [`sockopt`]: socket options std and nix lack (IP_OPTIONS).
+//! - [`activation`]: systemd socket activation (LISTEN_FDS).
 //!
 //! Every `unsafe` block of the workspace that is not in a crate's own
 //! small wrapper lives here, each with a `// SAFETY:` comment.
 
+pub mod activation;
 pub mod errstr;
 pub mod privs;
 pub mod selfpipe;
+pub mod sockopt;
+pub mod spawn;
 
 pub use errstr::{describe, errno_text, is_temporary};
