@@ -1,0 +1,59 @@
+//! Every reply qmail-smtpd sends, byte for byte as netqmail 1.06 sends
+//! them (qmail-smtpd.c keeps them as one-line functions at its top; here
+//! they are constants), plus the few this implementation adds.
+//!
+//! Replies that depend on configuration (the greeting, the EHLO list, the
+//! `250 ok <time> qp <pid>` acceptance) are built in [`crate::session`].
+
+/// NOOP, and MAIL and RCPT accepted.
+pub const OK: &[u8] = b"250 ok\r\n";
+/// RSET.
+pub const FLUSHED: &[u8] = b"250 flushed\r\n";
+/// DATA accepted: the client sends the message.
+pub const GO_AHEAD: &[u8] = b"354 go ahead\r\n";
+/// VRFY, whatever its argument.
+pub const VRFY: &[u8] = b"252 send some mail, i'll try my best\r\n";
+/// HELP (netqmail's text).
+pub const HELP: &[u8] = b"214 netqmail home page: http://qmail.org/netqmail\r\n";
+/// Any verb not in the table, and the empty line.
+pub const UNIMPLEMENTED: &[u8] = b"502 unimplemented (#5.5.1)\r\n";
+/// RCPT or DATA before MAIL.
+pub const WANT_MAIL: &[u8] = b"503 MAIL first (#5.5.1)\r\n";
+/// DATA without an accepted RCPT.
+pub const WANT_RCPT: &[u8] = b"503 RCPT first (#5.5.1)\r\n";
+/// An address longer than 899 bytes.
+pub const SYNTAX: &[u8] = b"555 syntax error (#5.5.4)\r\n";
+/// RCPT to a domain outside rcpthosts, for a client without RELAYCLIENT.
+pub const NO_GATEWAY: &[u8] =
+    b"553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\r\n";
+/// RCPT after a MAIL whose sender is in badmailfrom.
+pub const BAD_MAIL_FROM: &[u8] =
+    b"553 sorry, your envelope sender is in my badmailfrom list (#5.7.1)\r\n";
+/// A message over databytes (after the final dot), or, as an addition,
+/// a MAIL whose `SIZE=` is over it.
+pub const TOO_BIG: &[u8] = b"552 sorry, that message size exceeds my databytes limit (#5.3.4)\r\n";
+/// 100 or more Received/Delivered-To lines.
+pub const TOO_MANY_HOPS: &[u8] = b"554 too many hops, this message is looping (#5.4.6)\r\n";
+/// qmail-queue could not be started (pipe or fork failed).
+pub const QQT_FAILURE: &[u8] = b"451 qqt failure (#4.3.0)\r\n";
+/// A bare LF inside DATA; the connection is then closed.
+pub const STRAY_NEWLINE: &[u8] = b"451 See http://pobox.com/~djb/docs/smtplf.html.\r\n";
+/// No command (or message data) within timeoutsmtpd; then closed.
+pub const TIMEOUT: &[u8] = b"451 timeout (#4.4.2)\r\n";
+/// The control files could not be read; then closed.
+pub const CONTROLS: &[u8] = b"421 unable to read controls (#4.3.0)\r\n";
+/// This host's addresses could not be listed; then closed.
+pub const IPME: &[u8] = b"421 unable to figure out my IP addresses (#4.3.0)\r\n";
+
+// Additions (not in qmail 1.03/netqmail).
+
+/// A command line longer than [`crate::session::MAX_LINE`] bytes.
+pub const LINE_TOO_LONG: &[u8] = b"500 line too long (#5.5.2)\r\n";
+/// More than [`crate::session::MAX_RECIPIENTS`] recipients for one
+/// message; RFC 5321 4.5.3.1.10 asks for 452 so the client sends the rest
+/// in another transaction.
+pub const TOO_MANY_RECIPIENTS: &[u8] = b"452 too many recipients (#4.5.3)\r\n";
+/// A recipient that routes through us by its local part (`a%b@us`,
+/// `a!b@us`, `"a@b"@us`, `b!a`), for a client without RELAYCLIENT. The
+/// text is the one of the widely used qmail relay-reject patch.
+pub const NO_RELAY: &[u8] = b"553 we don't relay (#5.7.1)\r\n";

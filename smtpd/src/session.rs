@@ -1,0 +1,586 @@
+//! One SMTP session, sans IO: bytes from the client go in through
+//! [`Session::feed`], replies come out of [`Session::take_output`]. The
+//! message itself goes to a [`Queue`] (qmail-queue in the real server, a
+//! recorder in tests). Nothing here touches a socket or a clock, so tests
+//! can split the input at every byte.
+//!
+//! The behaviour is qmail-smtpd's (netqmail 1.06):
+//! - A command is a line up to LF; one CR before it is dropped, so bare-LF
+//!   command lines work. The verb is the text up to the first space,
+//!   matched without regard to case; the argument is the rest after any
+//!   spaces. A NUL ends the line early (qmail's lines are C strings).
+//! - MAIL needs no HELO and may be repeated (it replaces the sender and
+//!   clears the recipients); HELO, EHLO, RSET and DATA end a transaction.
+//! - badmailfrom refuses each RCPT after a listed sender, not the MAIL.
+//! - Pipelining: the replies to MAIL, RCPT and RSET wait until the input
+//!   runs dry or another command's reply is sent; [`Session::feed`]
+//!   returns after every other command so the driver writes then.
+//!
+//! Additions, each bounding what a client can make us hold: command lines
+//! of at most [`MAX_LINE`] bytes, at most [`MAX_RECIPIENTS`] recipients a
+//! message, `SIZE` in EHLO and `SIZE=` checked at MAIL when databytes is
+//! set, `[IPv6:...]` literals, and recipients routed through the local
+//! part refused for clients without RELAYCLIENT.
+
+use std::io;
+use std::net::IpAddr;
+
+use control::qmail_queue::{QueueClient, QueueError};
+
+use crate::addr;
+use crate::config::{Config, Peer};
+use crate::data::{DataReader, Step};
+use crate::received::{Fields, received};
+use crate::reply;
+
+/// The longest command line accepted, CR LF included. RFC 5321 4.5.3.1.4
+/// sets 512 as the least a server must take and lets extensions raise
+/// it; qmail itself takes addresses of up to 899 bytes, so 2048 (also
+/// Postfix's line limit) keeps every address qmail accepts acceptable.
+/// A longer line is answered `500 line too long (#5.5.2)`.
+pub const MAX_LINE: usize = 2048;
+
+/// The most recipients one message may have; the next RCPT gets
+/// `452 too many recipients (#4.5.3)` (RFC 5321 asks servers to take at
+/// least 100).
+pub const MAX_RECIPIENTS: usize = 1000;
+
+/// Pending output above which [`Session::feed`] stops to let the driver
+/// write, so a client that pipelines without reading cannot make us
+/// hold its replies.
+const OUTPUT_HIGH: usize = 4096;
+
+/// Message bytes gathered before they are handed to the queue.
+const QUEUE_CHUNK: usize = 64 * 1024;
+
+/// qmail's MAXHOPS: this many Received/Delivered-To lines is a loop.
+const MAX_HOPS: u32 = 100;
+
+/// Where messages go: something that can start one queue job per message.
+pub trait Queue {
+    /// One message on its way in.
+    type Job: Job;
+    /// Start a job (qmail: fork qmail-queue). An error is answered
+    /// `451 qqt failure`.
+    fn open(&mut self) -> io::Result<Self::Job>;
+}
+
+/// One message being queued.
+pub trait Job {
+    /// The number shown as `qp` in the acceptance (qmail-queue's pid).
+    fn qp(&self) -> u32;
+    /// Append message bytes.
+    fn put(&mut self, bytes: &[u8]);
+    /// Make sure the message is not queued, whatever follows.
+    fn fail(&mut self);
+    /// Send the envelope and learn the outcome. `Ok` means queued.
+    fn close(self, sender: &[u8], recipients: &[Vec<u8>]) -> Result<(), QueueError>;
+}
+
+/// qmail-queue (or `$QMAILQUEUE`) in a qmail home.
+#[derive(Debug, Clone)]
+pub struct QmailQueue(pub control::Home);
+
+impl Queue for QmailQueue {
+    type Job = QueueClient;
+    fn open(&mut self) -> io::Result<QueueClient> {
+        QueueClient::open(&self.0)
+    }
+}
+
+impl Job for QueueClient {
+    fn qp(&self) -> u32 {
+        self.pid()
+    }
+    fn put(&mut self, bytes: &[u8]) {
+        QueueClient::put(self, bytes);
+    }
+    fn fail(&mut self) {
+        QueueClient::fail(self);
+    }
+    fn close(self, sender: &[u8], recipients: &[Vec<u8>]) -> Result<(), QueueError> {
+        QueueClient::close(self, sender, recipients)
+    }
+}
+
+/// How a finished session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// After QUIT: exit 0.
+    Quit,
+    /// After a fatal reply (bare LF, timeout, unreadable controls):
+    /// exit 1.
+    Abort,
+}
+
+impl Exit {
+    /// The process exit code qmail-smtpd uses.
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Quit => 0,
+            Exit::Abort => 1,
+        }
+    }
+}
+
+/// A message between `354` and the final dot.
+struct Message<J> {
+    job: J,
+    qp: u32,
+    reader: DataReader,
+    /// Message bytes not yet given to the job.
+    buf: Vec<u8>,
+    /// Message bytes produced so far (after unstuffing, without the
+    /// Received line): what databytes limits.
+    size: u64,
+    /// The message went over databytes; the rest is read and dropped.
+    too_big: bool,
+}
+
+enum Phase<J> {
+    Commands,
+    Data(Box<Message<J>>),
+    Done(Exit),
+}
+
+/// One SMTP session.
+pub struct Session<Q: Queue> {
+    cfg: Config,
+    peer: Peer,
+    queue: Q,
+    clock: fn() -> i64,
+    out: Vec<u8>,
+    phase: Phase<Q::Job>,
+    /// The command line being read (without its LF), at most MAX_LINE.
+    line: Vec<u8>,
+    line_too_long: bool,
+    seen_mail: bool,
+    /// The sender is in badmailfrom: refuse every RCPT.
+    barf: bool,
+    mail_from: Vec<u8>,
+    rcpts: Vec<Vec<u8>>,
+    helo: Vec<u8>,
+    /// The HELO name differs from TCPREMOTEHOST, so the Received line
+    /// shows it.
+    fake_helo: bool,
+}
+
+impl<Q: Queue> Session<Q> {
+    /// A session whose greeting is already in the output. `clock` gives
+    /// the Unix time for the Received line and the acceptance.
+    pub fn new(cfg: Config, peer: Peer, queue: Q, clock: fn() -> i64) -> Session<Q> {
+        let mut s = Session {
+            out: Vec::with_capacity(1024),
+            phase: Phase::Commands,
+            line: Vec::new(),
+            line_too_long: false,
+            seen_mail: false,
+            barf: false,
+            mail_from: Vec::new(),
+            rcpts: Vec::new(),
+            helo: Vec::new(),
+            fake_helo: false,
+            cfg,
+            peer,
+            queue,
+            clock,
+        };
+        let remote = s.peer.remote_host.clone();
+        s.do_helo(&remote);
+        s.out.extend_from_slice(b"220 ");
+        s.out.extend_from_slice(&s.cfg.greeting);
+        s.out.extend_from_slice(b" ESMTP\r\n");
+        s
+    }
+
+    /// Replies waiting to be written.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// `Some` once the session is over: write the remaining output, then
+    /// exit with [`Exit::code`].
+    pub fn done(&self) -> Option<Exit> {
+        match self.phase {
+            Phase::Done(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The client was silent for timeoutsmtpd seconds: `451 timeout`,
+    /// and the session is over.
+    pub fn timeout(&mut self) {
+        self.abort(reply::TIMEOUT);
+    }
+
+    /// Bytes held for this client (line, envelope, message buffer,
+    /// output): bounded whatever the client sends.
+    pub fn buffered(&self) -> usize {
+        let msg = match &self.phase {
+            Phase::Data(m) => m.buf.capacity(),
+            _ => 0,
+        };
+        self.out.capacity()
+            + self.line.capacity()
+            + self.mail_from.capacity()
+            + self.helo.capacity()
+            + self.rcpts.iter().map(Vec::capacity).sum::<usize>()
+            + msg
+    }
+
+    /// Take bytes from the client. Returns how many were used: fewer than
+    /// given when a reply should be written before going on (the pipelining
+    /// flush rule, or much output pending) or when the session is over.
+    /// Feed the rest after writing [`take_output`](Self::take_output).
+    pub fn feed(&mut self, input: &[u8]) -> usize {
+        let mut i = 0;
+        while i < input.len() {
+            match &mut self.phase {
+                Phase::Done(_) => break,
+                Phase::Data(_) => {
+                    let (used, finished) = self.feed_data(&input[i..]);
+                    i += used;
+                    if finished {
+                        break;
+                    }
+                }
+                Phase::Commands => {
+                    let rest = &input[i..];
+                    match rest.iter().position(|&b| b == b'\n') {
+                        None => {
+                            self.add_to_line(rest);
+                            i = input.len();
+                        }
+                        Some(k) => {
+                            self.add_to_line(&rest[..k]);
+                            i += k + 1;
+                            let flush = self.command();
+                            if flush || self.out.len() >= OUTPUT_HIGH {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        i
+    }
+
+    fn add_to_line(&mut self, bytes: &[u8]) {
+        // The LF is the line's last byte, so MAX_LINE - 1 may come before.
+        let room = (MAX_LINE - 1).saturating_sub(self.line.len());
+        if bytes.len() > room {
+            self.line_too_long = true;
+        }
+        if !self.line_too_long {
+            self.line.extend_from_slice(bytes);
+        }
+    }
+
+    fn abort(&mut self, text: &[u8]) {
+        self.out.extend_from_slice(text);
+        self.phase = Phase::Done(Exit::Abort);
+    }
+
+    /// Run the command in `self.line`; true when its reply is flushed at
+    /// once.
+    fn command(&mut self) -> bool {
+        let mut line = std::mem::take(&mut self.line);
+        if std::mem::take(&mut self.line_too_long) {
+            self.line = line;
+            self.line.clear();
+            self.out.extend_from_slice(reply::LINE_TOO_LONG);
+            return true;
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if let Some(nul) = line.iter().position(|&b| b == 0) {
+            line.truncate(nul);
+        }
+        let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+        let mut arg = &line[verb_end..];
+        while let [b' ', tail @ ..] = arg {
+            arg = tail;
+        }
+        let verb = line[..verb_end].to_ascii_lowercase();
+        let flush = match verb.as_slice() {
+            b"rcpt" => {
+                self.rcpt(arg);
+                false
+            }
+            b"mail" => {
+                self.mail(arg);
+                false
+            }
+            b"data" => {
+                self.data();
+                true
+            }
+            b"quit" => {
+                self.out.extend_from_slice(b"221 ");
+                self.out.extend_from_slice(&self.cfg.greeting);
+                self.out.extend_from_slice(b"\r\n");
+                self.phase = Phase::Done(Exit::Quit);
+                true
+            }
+            b"helo" => {
+                self.out.extend_from_slice(b"250 ");
+                self.out.extend_from_slice(&self.cfg.greeting);
+                self.out.extend_from_slice(b"\r\n");
+                self.seen_mail = false;
+                self.do_helo(arg);
+                true
+            }
+            b"ehlo" => {
+                self.ehlo_reply();
+                self.seen_mail = false;
+                self.do_helo(arg);
+                true
+            }
+            b"rset" => {
+                self.seen_mail = false;
+                self.out.extend_from_slice(reply::FLUSHED);
+                false
+            }
+            b"help" => {
+                self.out.extend_from_slice(reply::HELP);
+                true
+            }
+            b"noop" => {
+                self.out.extend_from_slice(reply::OK);
+                true
+            }
+            b"vrfy" => {
+                self.out.extend_from_slice(reply::VRFY);
+                true
+            }
+            _ => {
+                self.out.extend_from_slice(reply::UNIMPLEMENTED);
+                true
+            }
+        };
+        // Keep the line's allocation for the next command.
+        line.clear();
+        self.line = line;
+        flush
+    }
+
+    fn ehlo_reply(&mut self) {
+        self.out.extend_from_slice(b"250-");
+        self.out.extend_from_slice(&self.cfg.greeting);
+        if self.cfg.databytes > 0 {
+            self.out
+                .extend_from_slice(b"\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE ");
+            self.out
+                .extend_from_slice(self.cfg.databytes.to_string().as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.out
+                .extend_from_slice(b"\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+        }
+    }
+
+    fn do_helo(&mut self, arg: &[u8]) {
+        self.helo.clear();
+        self.helo.extend_from_slice(arg);
+        self.fake_helo = !self.peer.remote_host.eq_ignore_ascii_case(arg);
+    }
+
+    /// qmail's addrparse: the address, localiphost applied, or `None`
+    /// (and `555`) when it is too long.
+    fn address<'a>(&mut self, arg: &'a [u8]) -> Option<(Vec<u8>, &'a [u8])> {
+        let (mut a, params) = addr::parse(arg);
+        if let Some(lip) = &self.cfg.localiphost {
+            let ipme = &self.cfg.ipme;
+            addr::rewrite_local_literal(&mut a, lip, |ip: IpAddr| ipme.contains(&ip));
+        }
+        if a.len() >= addr::MAX_ADDRESS {
+            self.out.extend_from_slice(reply::SYNTAX);
+            return None;
+        }
+        Some((a, params))
+    }
+
+    fn bad_mail_from(&self, a: &[u8]) -> bool {
+        let Some(bmf) = &self.cfg.badmailfrom else {
+            return false;
+        };
+        if bmf.contains(a) {
+            return true;
+        }
+        match a.iter().rposition(|&b| b == b'@') {
+            Some(at) => bmf.contains(&a[at..]),
+            None => false,
+        }
+    }
+
+    fn mail(&mut self, arg: &[u8]) {
+        let Some((a, params)) = self.address(arg) else {
+            return;
+        };
+        if self.cfg.databytes > 0
+            && addr::declared_size(params).is_some_and(|n| n > self.cfg.databytes)
+        {
+            self.seen_mail = false;
+            self.out.extend_from_slice(reply::TOO_BIG);
+            return;
+        }
+        self.barf = self.bad_mail_from(&a);
+        self.seen_mail = true;
+        self.rcpts.clear();
+        self.mail_from = a;
+        self.out.extend_from_slice(reply::OK);
+    }
+
+    fn rcpt(&mut self, arg: &[u8]) {
+        if !self.seen_mail {
+            self.out.extend_from_slice(reply::WANT_MAIL);
+            return;
+        }
+        let Some((mut a, _)) = self.address(arg) else {
+            return;
+        };
+        if self.barf {
+            self.out.extend_from_slice(reply::BAD_MAIL_FROM);
+            return;
+        }
+        if let Some(rc) = &self.peer.relay_client {
+            a.extend_from_slice(rc);
+        } else {
+            if self.cfg.rcpthosts.restricted() && addr::routes_through_local_part(&a) {
+                self.out.extend_from_slice(reply::NO_RELAY);
+                return;
+            }
+            match self.cfg.rcpthosts.allows(&a) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.out.extend_from_slice(reply::NO_GATEWAY);
+                    return;
+                }
+                Err(_) => {
+                    self.abort(reply::CONTROLS);
+                    return;
+                }
+            }
+        }
+        if self.rcpts.len() >= MAX_RECIPIENTS {
+            self.out.extend_from_slice(reply::TOO_MANY_RECIPIENTS);
+            return;
+        }
+        self.rcpts.push(a);
+        self.out.extend_from_slice(reply::OK);
+    }
+
+    fn data(&mut self) {
+        if !self.seen_mail {
+            self.out.extend_from_slice(reply::WANT_MAIL);
+            return;
+        }
+        if self.rcpts.is_empty() {
+            self.out.extend_from_slice(reply::WANT_RCPT);
+            return;
+        }
+        self.seen_mail = false;
+        let mut job = match self.queue.open() {
+            Ok(j) => j,
+            Err(_) => {
+                self.out.extend_from_slice(reply::QQT_FAILURE);
+                return;
+            }
+        };
+        let qp = job.qp();
+        self.out.extend_from_slice(reply::GO_AHEAD);
+        let helo = self.fake_helo.then_some(self.helo.as_slice());
+        job.put(&received(
+            &Fields {
+                remote_host: &self.peer.remote_host,
+                remote_ip: &self.peer.remote_ip,
+                remote_info: self.peer.remote_info.as_deref(),
+                local: &self.peer.local,
+                helo,
+            },
+            (self.clock)(),
+        ));
+        self.phase = Phase::Data(Box::new(Message {
+            job,
+            qp,
+            reader: DataReader::new(),
+            buf: Vec::with_capacity(QUEUE_CHUNK),
+            size: 0,
+            too_big: false,
+        }));
+    }
+
+    /// Message bytes; returns (bytes used, message over).
+    fn feed_data(&mut self, input: &[u8]) -> (usize, bool) {
+        let Phase::Data(m) = &mut self.phase else {
+            return (0, true);
+        };
+        let before = m.buf.len();
+        let step = m.reader.feed(input, &mut m.buf);
+        let databytes = self.cfg.databytes;
+        if m.too_big {
+            m.buf.truncate(before);
+        } else {
+            let added = (m.buf.len() - before) as u64;
+            m.size += added;
+            if databytes > 0 && m.size > databytes {
+                // Keep exactly databytes bytes, as qmail writes them
+                // before it gives up on the message.
+                let over = (m.size - databytes) as usize;
+                m.buf.truncate(m.buf.len() - over);
+                m.job.put(&m.buf);
+                m.buf.clear();
+                m.job.fail();
+                m.too_big = true;
+            }
+        }
+        match step {
+            Step::More => {
+                if m.buf.len() >= QUEUE_CHUNK {
+                    m.job.put(&m.buf);
+                    m.buf.clear();
+                }
+                (input.len(), false)
+            }
+            Step::StrayNewline(k) => {
+                self.abort(reply::STRAY_NEWLINE);
+                (k + 1, true)
+            }
+            Step::End(k) => {
+                let Phase::Data(m) = std::mem::replace(&mut self.phase, Phase::Commands) else {
+                    unreachable!("checked above");
+                };
+                self.finish(*m);
+                (k, true)
+            }
+        }
+    }
+
+    fn finish(&mut self, mut m: Message<Q::Job>) {
+        if !m.buf.is_empty() {
+            m.job.put(&m.buf);
+        }
+        let looping = m.reader.hops() >= MAX_HOPS;
+        if looping {
+            m.job.fail();
+        }
+        let qp = m.qp;
+        match m.job.close(&self.mail_from, &self.rcpts) {
+            Ok(()) => {
+                let now = (self.clock)();
+                self.out
+                    .extend_from_slice(format!("250 ok {now} qp {qp}\r\n").as_bytes());
+            }
+            Err(_) if looping => self.out.extend_from_slice(reply::TOO_MANY_HOPS),
+            Err(_) if m.too_big => self.out.extend_from_slice(reply::TOO_BIG),
+            Err(e) => {
+                self.out
+                    .extend_from_slice(if e.permanent { b"554 " } else { b"451 " });
+                self.out.extend_from_slice(e.text.as_bytes());
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+}
