@@ -9,14 +9,19 @@
 //!   with async-signal-safe calls only in the child.
 //! - [`sockopt`]: socket options std and nix lack (IP_OPTIONS).
 //! - [`activation`]: systemd socket activation (LISTEN_FDS).
+//! - [`fds`]: descriptors at fixed numbers (qmail-send's fds 0 to 6):
+//!   taking inherited ones, exec with a descriptor map.
+//! - [`sigexit`]: signals that end the process with a chosen exit code.
 //!
 //! Every `unsafe` block of the workspace that is not in a crate's own
 //! small wrapper lives here, each with a `// SAFETY:` comment.
 
 pub mod activation;
 pub mod errstr;
+pub mod fds;
 pub mod privs;
 pub mod selfpipe;
+pub mod sigexit;
 pub mod sockopt;
 pub mod spawn;
 
