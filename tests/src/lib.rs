@@ -11,6 +11,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
+
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
