@@ -131,7 +131,9 @@ pub fn run() -> i32 {
     };
     let timeout = Duration::from_secs(cfg.timeout);
     let peer = Peer::from_env(&process_env);
-    let mut session = Session::new(cfg, peer, QmailQueue(home), now);
+    // Never dropped: like qmail's _exit, leaving does not wait for a
+    // qmail-queue that is still reading an unfinished message.
+    let mut session = std::mem::ManuallyDrop::new(Session::new(cfg, peer, QmailQueue(home), now));
 
     let stdin = io::stdin();
     let stdout = io::stdout();
