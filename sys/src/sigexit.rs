@@ -36,6 +36,17 @@ pub fn exit_on(signals: &[Signal], code: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Ignore `signals` (e.g. `SIGXFSZ`, so that writing past a file-size
+/// limit fails with EFBIG, a write error, instead of killing the process).
+pub fn ignore(signals: &[Signal]) -> io::Result<()> {
+    let action = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    for &sig in signals {
+        // SAFETY: SIG_IGN runs no code.
+        unsafe { sigaction(sig, &action) }?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

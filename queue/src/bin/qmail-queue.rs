@@ -1,0 +1,73 @@
+//! qmail-queue: put one message into the queue. The message comes on fd 0,
+//! the envelope on fd 1; the exit code says what happened (qmail-queue.8).
+
+use std::fs::File;
+use std::path::Path;
+
+use nix::sys::signal::Signal;
+use nix::unistd::{getegid, geteuid, getgid, getpid, getuid};
+
+use queue::enqueue::{Enqueue, QqError};
+use queue::owners::uid_of;
+use queue::received::{Invoker, received};
+
+/// qmail-queue must finish within a day, well below the 36 hours after
+/// which qmail-send reaps unqueued message files.
+const DEATH: u32 = 86400;
+
+fn main() {
+    std::process::exit(match run() {
+        Ok(()) => 0,
+        Err(e) => e.exit_code(),
+    })
+}
+
+fn run() -> Result<(), QqError> {
+    std::panic::set_hook(Box::new(|_| std::process::exit(QqError::Bug.exit_code())));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o033));
+    // Installed setuid qmailq, the environment belongs to the caller: a
+    // QMAILHOME of theirs must not choose where we write as qmailq.
+    let setuid = getuid() != geteuid() || getgid() != getegid();
+    let home = if setuid {
+        control::Home::new(control::home::DEFAULT_HOME)
+    } else {
+        control::Home::from_env()
+    };
+    std::env::set_current_dir(home.root()).map_err(|_| QqError::Home)?;
+    std::env::set_current_dir("queue").map_err(|_| QqError::Queue)?;
+
+    let pid = getpid().as_raw() as u32;
+    let uid = getuid().as_raw();
+    let now = control::datetime::now_secs();
+    let who = Invoker::classify(uid, uid_of("alias"), uid_of("qmaild"), uid_of("qmails"));
+    let line = received(pid, who, now);
+
+    let _ = sys::sigexit::ignore(&[Signal::SIGPIPE, Signal::SIGXFSZ]);
+    sys::sigexit::exit_on(&[Signal::SIGALRM], QqError::Timeout.exit_code())
+        .map_err(|_| QqError::Bug)?;
+    sys::sigexit::exit_on(
+        &[
+            Signal::SIGILL,
+            Signal::SIGABRT,
+            Signal::SIGFPE,
+            Signal::SIGBUS,
+            Signal::SIGSEGV,
+            Signal::SIGSYS,
+        ],
+        QqError::Bug.exit_code(),
+    )
+    .map_err(|_| QqError::Bug)?;
+    nix::unistd::alarm::set(DEATH);
+
+    let mut envelope = File::from(sys::fds::inherited(1).map_err(|_| QqError::Read)?);
+    let mut message = std::io::stdin().lock();
+    Enqueue {
+        queue: Path::new(""),
+        pid,
+        uid,
+        now,
+        received: &line,
+    }
+    .run(&mut message, &mut envelope)
+    .map(|_| ())
+}
