@@ -50,6 +50,8 @@ struct Opts {
     env: Vec<(&'static str, String)>,
     bind: &'static str,
     rules: bool,
+    /// Run qmail-smtpd with at most this many open files.
+    nofile: Option<u32>,
 }
 
 impl Default for Opts {
@@ -66,6 +68,7 @@ impl Default for Opts {
             env: vec![],
             bind: "127.0.0.1",
             rules: true,
+            nofile: None,
         }
     }
 }
@@ -102,8 +105,19 @@ impl Server {
             assert!(st.success(), "tcprules failed");
             cmd.arg("-x").arg(d.join("rules.cdb"));
         }
-        cmd.args(["-R", "-H", "-l", "0", opts.bind, "0"])
-            .arg(e2e::bin("qmail-smtpd"))
+        cmd.args(["-R", "-H", "-l", "0", opts.bind, "0"]);
+        if let Some(n) = opts.nofile {
+            // Close whatever the test process let through, so the limit
+            // counts from fd 3.
+            cmd.args([
+                "bash",
+                "-c",
+                &format!(
+                    "for f in /proc/$$/fd/*; do n=${{f##*/}}; if [ \"$n\" -gt 2 ]; then eval \"exec $n>&-\"; fi; done; ulimit -n {n} && exec \"$0\""
+                ),
+            ]);
+        }
+        cmd.arg(e2e::bin("qmail-smtpd"))
             .env("QMAILHOME", d.join("home"))
             .env("QMAILQUEUE", &script)
             .env("QDIR", d)
@@ -837,4 +851,40 @@ fn many_sessions_leave_nothing_behind() {
         assert_eq!(c.reply(), "221 mx.example.com\r\n");
     }
     assert_eq!(srv.envelopes().len(), 20);
+}
+
+#[test]
+fn loops_and_qmail_queue_that_cannot_start() {
+    let srv = Server::start(Opts::default());
+    let mut c = srv.connect("127.0.0.1");
+    c.reply();
+    c.cmd("MAIL FROM:<a@example.org>");
+    c.cmd("RCPT TO:<b@example.com>");
+    assert_eq!(c.cmd("DATA"), "354 go ahead\r\n");
+    let mut hops = "Received: from x\r\n".repeat(99);
+    hops += "Delivered-To: b@example.com\r\n\r\nbody\r\n.\r\n";
+    c.send(&hops);
+    assert_eq!(
+        c.reply(),
+        "554 too many hops, this message is looping (#5.4.6)\r\n"
+    );
+    // 99 hops are still fine.
+    c.cmd("MAIL FROM:<a@example.org>");
+    c.cmd("RCPT TO:<b@example.com>");
+    c.cmd("DATA");
+    c.send(&("Received: from x\r\n".repeat(99) + "\r\n.\r\n"));
+    qp(&c.reply());
+
+    // With no file descriptor left for the pipes to qmail-queue.
+    let o = Opts {
+        nofile: Some(4),
+        ..Opts::default()
+    };
+    let srv = Server::start(o);
+    let mut c = srv.connect("127.0.0.1");
+    assert_eq!(c.reply(), GREETING);
+    c.cmd("MAIL FROM:<a@example.org>");
+    c.cmd("RCPT TO:<b@example.com>");
+    assert_eq!(c.cmd("DATA"), "451 qqt failure (#4.3.0)\r\n");
+    assert_eq!(c.cmd("NOOP"), "250 ok\r\n");
 }
