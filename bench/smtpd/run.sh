@@ -64,7 +64,15 @@ case $QUEUE in
   real)
     cargo build --quiet --release -p queue --bin qmail-queue
     queue_prog=$target/release/qmail-queue
-    echo "note: QUEUE=real needs $home/queue set up the way the queue crate expects" >&2 ;;
+    # qmail's queue layout, owned by the caller (the one-folder mode).
+    q=$home/queue
+    for d in pid intd todo bounce lock; do mkdir -p "$q/$d"; done
+    for d in mess info local remote; do
+      for i in $(seq 0 22); do mkdir -p "$q/$d/$i"; done
+    done
+    head -c 1024 /dev/zero > "$q/lock/tcpto"
+    : > "$q/lock/sendmutex"
+    mkfifo "$q/lock/trigger" ;;
   *) echo "QUEUE must be discard or real" >&2; exit 100 ;;
 esac
 
