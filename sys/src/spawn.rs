@@ -65,6 +65,15 @@ impl<'a> CStrArray<'a> {
         self.len() == 0
     }
 
+    /// The strings, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a CStr> + '_ {
+        self.ptrs[..self.len()].iter().map(|&p| {
+            // SAFETY: every pointer before the terminator came from a
+            // `&'a CStr` in `push`, so it is a valid C string for 'a.
+            unsafe { CStr::from_ptr(p) }
+        })
+    }
+
     fn as_ptr(&self) -> *const *const c_char {
         self.ptrs.as_ptr()
     }

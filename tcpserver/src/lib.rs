@@ -1,3 +1,280 @@
-//! tcpserver: the ucspi-tcp super-server
+//! tcpserver: the ucspi-tcp 0.88 super-server, with IPv6, a per-client
+//! limit and socket activation.
 //!
-//! (Being written: see the open issues.)
+//! Where things are:
+//! - [`options`]: the command line (djb's getopt rules, 0.88's usage).
+//! - [`addr`]: the host and port operands, addresses as shown.
+//! - [`server`]: the poll loop: accept, lookups, rules, log, fork+exec.
+//! - [`dns`], [`resolver`]: djb-style DNS (packets; non-blocking queries).
+//! - [`ident`]: RFC 1413 for TCPREMOTEINFO.
+//! - [`env`]: the handler's environment in `pathexec` order.
+//! - [`log`]: the log lines and `safecats`.
+//!
+//! The child between fork and exec is `sys::spawn`'s.
+
+#![forbid(unsafe_code)]
+
+pub mod addr;
+pub mod dns;
+pub mod env;
+pub mod ident;
+pub mod log;
+pub mod options;
+pub mod resolver;
+pub mod server;
+
+use std::ffi::{CString, OsString};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::sys::signal::Signal;
+use socket2::{Domain, Socket, Type};
+
+use addr::Host;
+use log::Log;
+use options::{Options, Verbosity};
+use server::{Listener, Server, Setup};
+use sys::spawn::Method;
+
+/// Run tcpserver with `args` (without the program name); returns only on
+/// a startup error (the exit code).
+pub fn main(args: Vec<OsString>) -> i32 {
+    let opts = match options::parse(args, |k| std::env::var_os(k)) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = std::io::stderr().write_all(e.text().as_bytes());
+            return 100;
+        }
+    };
+    start(opts)
+}
+
+/// Keep fds 0, 1 and 2 open (on /dev/null if they were closed), so no
+/// socket of ours ever lands there by accident.
+fn fill_low_fds() {
+    for _ in 0..3 {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            Ok(f) if f.as_raw_fd() <= 2 => {
+                let _ = f.into_raw_fd();
+            }
+            _ => break,
+        }
+    }
+}
+
+fn start(opts: Options) -> i32 {
+    let log = Log {
+        verbosity: opts.verbosity,
+    };
+    fill_low_fds();
+    let Some(port) = addr::parse_port(&opts.port) else {
+        log.fatal(&format!(
+            "unable to figure out port number for {}",
+            String::from_utf8_lossy(&opts.port)
+        ));
+    };
+    if opts.program.is_empty() {
+        let _ = std::io::stderr().write_all(
+            options::usage(opts.verbosity == Verbosity::Quiet)
+                .text()
+                .as_bytes(),
+        );
+        return 100;
+    }
+    let pipe = match sys::selfpipe::SelfPipe::install(&[Signal::SIGCHLD, Signal::SIGTERM]) {
+        Ok(p) => p,
+        Err(e) => log.fatal(&format!("unable to create pipe: {}", sys::describe(&e))),
+    };
+    let dnscacheip = std::env::var("DNSCACHEIP").ok();
+
+    let activated = match sys::activation::listen_fds() {
+        Ok(fds) => fds,
+        Err(e) => log.fatal(&format!("unable to use LISTEN_FDS: {}", sys::describe(&e))),
+    };
+    let listeners = if activated.is_empty() {
+        vec![bind(&opts, port, &log, dnscacheip.as_deref())]
+    } else {
+        activated
+            .into_iter()
+            .map(|fd| adopt(Socket::from(fd), &log))
+            .collect()
+    };
+
+    // Privileges go after bind and listen, before anything else runs:
+    // supplementary groups, gid, uid. With -u alone, root's supplementary
+    // groups go too (0.88 kept them).
+    if opts.gid != 0 {
+        if let Err(e) = sys::privs::set_gid(opts.gid) {
+            log.fatal(&format!("unable to set gid: {}", sys::describe(&e)));
+        }
+    } else if opts.uid != 0
+        && sys::privs::is_root()
+        && let Err(e) = sys::privs::set_gid(nix::unistd::getegid().as_raw())
+    {
+        log.fatal(&format!("unable to set gid: {}", sys::describe(&e)));
+    }
+    if opts.uid != 0
+        && let Err(e) = sys::privs::set_uid(opts.uid)
+    {
+        log.fatal(&format!("unable to set uid: {}", sys::describe(&e)));
+    }
+
+    if opts.print_port {
+        let port = listeners
+            .first()
+            .and_then(|l| l.sock.local_addr().ok())
+            .and_then(|a| a.as_socket())
+            .map_or(0, |a| a.port());
+        let _ = std::io::stdout().write_all(format!("{port}\n").as_bytes());
+        let _ = std::io::stdout().flush();
+    }
+    // 0.88 closes fds 0 and 1 here; /dev/null in their place releases a
+    // pipe the same way and keeps accepted sockets off fds 0 and 1.
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+    }
+
+    let prog = &opts.program[0];
+    let mut exec_failed = Vec::new();
+    let mut fds_failed = Vec::new();
+    if log.warnings() {
+        exec_failed = b"tcpserver: warning: dropping connection, unable to run ".to_vec();
+        exec_failed.extend_from_slice(prog.as_bytes());
+        exec_failed.extend_from_slice(b": ");
+        fds_failed =
+            b"tcpserver: warning: dropping connection, unable to set up descriptors: ".to_vec();
+    }
+    let method = match std::env::var("TCPSERVER_SPAWN").as_deref() {
+        Ok("fork") => Method::Fork,
+        _ => Method::Vfork,
+    };
+    let setup = Setup {
+        base_env: env::BaseEnv::capture(&sys::activation::VARIABLES),
+        argv: opts
+            .program
+            .iter()
+            .filter_map(|a| CString::new(a.as_bytes()).ok())
+            .collect(),
+        paths: server::path_candidates(prog, std::env::var_os("PATH").as_deref()),
+        exec_failed,
+        fds_failed,
+        child_mask: server::child_mask(),
+        method,
+        dnscacheip,
+        log,
+        opts,
+    };
+    Server::new(setup, listeners, pipe).run()
+}
+
+/// The addresses to bind for the host operand: (address, IPv6 only).
+fn host_address(opts: &Options, log: &Log, dnscacheip: Option<&str>) -> (IpAddr, bool) {
+    match addr::parse_host(&opts.host) {
+        Host::Any4 => (addr::any(false), false),
+        Host::Any6 => (addr::any(true), true),
+        Host::Dual => (addr::any(true), false),
+        Host::Addr(ip) => (ip, true),
+        Host::Name(name) => (resolve_host(&name, log, dnscacheip), false),
+    }
+}
+
+/// A host name to one IPv4 address, through DNS only, as 0.88.
+fn resolve_host(name: &[u8], log: &Log, dnscacheip: Option<&str>) -> IpAddr {
+    let shown = String::from_utf8_lossy(name).into_owned();
+    if let Some(bytes) = dns::ip4_literal(name) {
+        return match bytes.get(..4) {
+            Some(b) => IpAddr::from([b[0], b[1], b[2], b[3]]),
+            None => log.fatal(&format!("no IP address for {shown}")),
+        };
+    }
+    let conf = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    let localdomain = std::env::var_os("LOCALDOMAIN");
+    let hostname = std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default();
+    let search = addr::search_domains(
+        localdomain.as_deref().map(OsStrExt::as_bytes),
+        &conf,
+        hostname.trim_ascii(),
+    );
+    let mut resolver = resolver::Resolver::new(dnscacheip);
+    for candidate in addr::qualify(name, &search) {
+        let Some(wire) = dns::from_dotted(&candidate) else {
+            continue;
+        };
+        let packet = match resolver.resolve_blocking(&wire, dns::T_A) {
+            Ok(p) => p,
+            Err(e) => log.fatal(&format!(
+                "temporarily unable to figure out IP address for {shown}: {}",
+                sys::describe(&e)
+            )),
+        };
+        if let Some(ip) = dns::addr_answers(&packet, dns::T_A)
+            .ok()
+            .and_then(|a| a.first().copied())
+        {
+            return ip;
+        }
+    }
+    log.fatal(&format!("no IP address for {shown}"))
+}
+
+fn bind(opts: &Options, port: u16, log: &Log, dnscacheip: Option<&str>) -> Listener {
+    let (ip, v6only) = host_address(opts, log, dnscacheip);
+    let sa = SocketAddr::new(ip, port);
+    let fatal = |what: &str, e: std::io::Error| -> ! {
+        log.fatal(&format!("unable to {what}: {}", sys::describe(&e)))
+    };
+    let sock = Socket::new(Domain::for_address(sa), Type::STREAM, None)
+        .unwrap_or_else(|e| fatal("create socket", e));
+    let _ = sock.set_reuse_address(true);
+    if sa.is_ipv6() {
+        let _ = sock.set_only_v6(v6only);
+    }
+    sock.set_nonblocking(true)
+        .unwrap_or_else(|e| fatal("create socket", e));
+    sock.bind(&sa.into()).unwrap_or_else(|e| fatal("bind", e));
+    let local = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or_else(|| fatal("get local address", std::io::Error::last_os_error()));
+    sock.listen(opts.backlog)
+        .unwrap_or_else(|e| fatal("listen", e));
+    Listener {
+        fixed_local: (!ip.is_unspecified()).then_some(local),
+        sock,
+    }
+}
+
+/// A socket handed over by systemd: must be a listening TCP socket.
+fn adopt(sock: Socket, log: &Log) -> Listener {
+    let check = || -> std::io::Result<SocketAddr> {
+        let bad = || std::io::Error::from_raw_os_error(libc::ENOTSOCK);
+        if sock.r#type()? != Type::STREAM || !sock.is_listener()? {
+            return Err(bad());
+        }
+        let local = sock.local_addr()?.as_socket().ok_or_else(bad)?;
+        sock.set_nonblocking(true)?;
+        Ok(local)
+    };
+    match check() {
+        Ok(local) => Listener {
+            fixed_local: (!local.ip().is_unspecified()).then_some(local),
+            sock,
+        },
+        Err(e) => log.fatal(&format!(
+            "unable to use socket from LISTEN_FDS: {}",
+            sys::describe(&e)
+        )),
+    }
+}

@@ -1,0 +1,510 @@
+//! The command line of tcpserver 0.88, parsed with clap but judged like
+//! djb's getopt: options stop at the first operand, clustering (`-vRHl0`)
+//! and attached arguments (`-c20`) work, an option's argument may start
+//! with a dash (`-x -X` names the file `-X`), and when options contradict
+//! each other (`-v -q`, `-u 5 -U`) the later one wins.
+//!
+//! Deliberate difference: `-c`, `-u`, `-g`, `-b`, `-t` and `-C` must be
+//! numbers. 0.88 reads a number prefix and silently takes 0 otherwise, so
+//! `-u qmaild` ran the server as root; here that is a usage error.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+/// The usage line of 0.88, byte for byte (printed after `tcpserver: `).
+pub const USAGE: &str = "usage: tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program";
+
+/// Flags without an argument, in the usage line's order.
+const FLAGS: &str = "1UXpPhHrRoOdDqQv";
+/// Options that take an argument (`-C` is ours: the per-client limit).
+const WITH_ARG: &str = "cxBgubltC";
+/// clap ids of the above (clap wants `&'static str`).
+const FLAG_IDS: [&str; 16] = [
+    "1", "U", "X", "p", "P", "h", "H", "r", "R", "o", "O", "d", "D", "q", "Q", "v",
+];
+const WITH_ARG_IDS: [&str; 9] = ["c", "x", "B", "g", "u", "b", "l", "t", "C"];
+
+/// How much tcpserver prints on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// `-q`: nothing at all, not even fatal errors.
+    Quiet,
+    /// `-Q` (default): errors and warnings.
+    Errors,
+    /// `-v`: also status, pid, ok/deny and end lines.
+    Verbose,
+}
+
+/// The per-client limit, `-C n[:message]` (as ipsvd's tcpsvd).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerClient {
+    pub max: u32,
+    /// Written to a refused client before the connection is closed.
+    pub message: Vec<u8>,
+}
+
+/// Everything the command line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub limit: u64,
+    pub rules: Option<PathBuf>,
+    pub allow_missing_rules: bool,
+    pub banner: Vec<u8>,
+    /// 0 (the default) leaves the gid alone, as in the original.
+    pub gid: u32,
+    /// 0 (the default) leaves the uid alone, as in the original.
+    pub uid: u32,
+    pub print_port: bool,
+    pub backlog: i32,
+    pub kill_ip_options: bool,
+    pub nodelay: bool,
+    pub verbosity: Verbosity,
+    pub remote_host: bool,
+    pub paranoid: bool,
+    pub local_name: Option<Vec<u8>>,
+    pub remote_info: bool,
+    pub ident_timeout: u64,
+    pub per_client: Option<PerClient>,
+    pub host: Vec<u8>,
+    pub port: Vec<u8>,
+    /// The program and its arguments. Empty is a usage error, reported
+    /// after the port has been looked up, as 0.88 does.
+    pub program: Vec<OsString>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limit: 40,
+            rules: None,
+            allow_missing_rules: false,
+            banner: Vec::new(),
+            gid: 0,
+            uid: 0,
+            print_port: false,
+            backlog: 20,
+            kill_ip_options: true,
+            nodelay: false,
+            verbosity: Verbosity::Errors,
+            remote_host: true,
+            paranoid: false,
+            local_name: None,
+            remote_info: true,
+            ident_timeout: 26,
+            per_client: None,
+            host: Vec::new(),
+            port: Vec::new(),
+            program: Vec::new(),
+        }
+    }
+}
+
+/// Why the command line was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// The lines to print on stderr before exiting 100.
+    lines: Vec<String>,
+    /// `-q` was given and the options parsed: print nothing (getopt's own
+    /// complaints come before `-q` takes effect, a missing operand after).
+    quiet: bool,
+}
+
+impl UsageError {
+    fn new(lines: Vec<String>, quiet: bool) -> Self {
+        UsageError { lines, quiet }
+    }
+
+    /// The text to print (empty when `-q` silences it).
+    pub fn text(&self) -> String {
+        if self.quiet {
+            return String::new();
+        }
+        let mut s = String::new();
+        for l in &self.lines {
+            s.push_str(l);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+fn usage_line() -> String {
+    format!("tcpserver: {USAGE}")
+}
+
+fn command() -> Command {
+    let mut cmd = Command::new("tcpserver")
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    for id in FLAG_IDS {
+        let c = id.chars().next().unwrap_or('?');
+        cmd = cmd.arg(Arg::new(id).short(c).action(ArgAction::Count));
+    }
+    for id in WITH_ARG_IDS {
+        let c = id.chars().next().unwrap_or('?');
+        cmd = cmd.arg(
+            Arg::new(id)
+                .short(c)
+                .num_args(1)
+                .allow_hyphen_values(true)
+                .value_parser(clap::value_parser!(OsString))
+                .action(ArgAction::Append),
+        );
+    }
+    cmd.arg(
+        Arg::new("operands")
+            .num_args(0..)
+            .trailing_var_arg(true)
+            .value_parser(clap::value_parser!(OsString)),
+    )
+}
+
+/// Where the last `-c` (etc.) was on the command line, if given there.
+fn last_index(m: &ArgMatches, id: &str) -> Option<usize> {
+    if m.value_source(id) != Some(ValueSource::CommandLine) {
+        return None;
+    }
+    m.indices_of(id).and_then(|mut i| i.next_back())
+}
+
+fn last_value(m: &ArgMatches, id: &str) -> Option<Vec<u8>> {
+    m.get_many::<OsString>(id)
+        .and_then(|mut v| v.next_back())
+        .map(|v| v.as_bytes().to_vec())
+}
+
+/// The one of `ids` given last on the command line.
+fn last_of<'a>(m: &ArgMatches, ids: &[&'a str]) -> Option<&'a str> {
+    ids.iter()
+        .filter_map(|id| last_index(m, id).map(|i| (i, *id)))
+        .max()
+        .map(|(_, id)| id)
+}
+
+/// A number made of ASCII digits only.
+fn number(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// djb's getopt would have printed this for `args`: find the first bad
+/// letter or the option left without its argument.
+fn getopt_complaint(args: &[OsString]) -> Option<String> {
+    for (i, a) in args.iter().enumerate() {
+        let a = a.as_bytes();
+        if a == b"--" || a.len() < 2 || a[0] != b'-' {
+            return None;
+        }
+        let mut j = 1;
+        while j < a.len() {
+            let c = a[j] as char;
+            if WITH_ARG.contains(c) {
+                if j + 1 == a.len() && i + 1 == args.len() {
+                    return Some(format!("option requires an argument -- {c}"));
+                }
+                // The rest of this word or the next word is the argument.
+                if j + 1 == a.len() {
+                    return getopt_complaint(&args[i + 2..]);
+                }
+                break;
+            }
+            if !FLAGS.contains(c) {
+                return Some(format!("illegal option -- {c}"));
+            }
+            j += 1;
+        }
+    }
+    None
+}
+
+/// The bare usage complaint (`-q` silences it).
+pub fn usage(quiet: bool) -> UsageError {
+    UsageError::new(vec![usage_line()], quiet)
+}
+
+/// Parse `args` (without the program name). `env` gives `$UID` and `$GID`
+/// for `-U`.
+pub fn parse(
+    args: Vec<OsString>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Options, UsageError> {
+    let m = match command().try_get_matches_from(args.clone()) {
+        Ok(m) => m,
+        Err(_) => {
+            let mut lines = Vec::new();
+            if let Some(c) = getopt_complaint(&args) {
+                lines.push(format!("tcpserver: {c}"));
+            }
+            lines.push(usage_line());
+            return Err(UsageError::new(lines, false));
+        }
+    };
+    let mut o = Options::default();
+    let bad = |what: &str, v: &[u8]| {
+        UsageError::new(
+            vec![
+                format!(
+                    "tcpserver: {what} must be a number: {}",
+                    String::from_utf8_lossy(v)
+                ),
+                usage_line(),
+            ],
+            false,
+        )
+    };
+    let num = |id: &str, what: &str| -> Result<Option<u64>, UsageError> {
+        match last_value(&m, id) {
+            None => Ok(None),
+            Some(v) => number(&v).map(Some).ok_or_else(|| bad(what, &v)),
+        }
+    };
+    let id32 = |v: u64, what: &str, raw: &[u8]| u32::try_from(v).map_err(|_| bad(what, raw));
+
+    o.verbosity = match last_of(&m, &["v", "q", "Q"]) {
+        Some("v") => Verbosity::Verbose,
+        Some("q") => Verbosity::Quiet,
+        _ => Verbosity::Errors,
+    };
+    if let Some(c) = num("c", "limit")? {
+        if c == 0 {
+            return Err(bad("limit", b"0 (at least 1)"));
+        }
+        o.limit = c;
+    }
+    if let Some(b) = num("b", "backlog")? {
+        o.backlog = b.min(i32::MAX as u64) as i32;
+    }
+    if let Some(t) = num("t", "timeout")? {
+        o.ident_timeout = t;
+    }
+    o.rules = last_value(&m, "x").map(|v| PathBuf::from(OsString::from_vec(v)));
+    o.allow_missing_rules = last_index(&m, "X").is_some();
+    o.banner = last_value(&m, "B").unwrap_or_default();
+    o.print_port = last_index(&m, "1").is_some();
+    o.kill_ip_options = last_of(&m, &["o", "O"]) != Some("o");
+    o.nodelay = last_of(&m, &["d", "D"]) == Some("D");
+    o.remote_host = last_of(&m, &["h", "H"]) != Some("H");
+    o.paranoid = last_of(&m, &["p", "P"]) == Some("p");
+    o.remote_info = last_of(&m, &["r", "R"]) != Some("R");
+    o.local_name = last_value(&m, "l");
+
+    // -u and -g against -U: whichever comes later wins; -U only sets what
+    // $UID and $GID define.
+    let from_env = |var: &str| -> Result<Option<u32>, UsageError> {
+        match env(var) {
+            None => Ok(None),
+            Some(v) => {
+                let v = v.as_bytes();
+                let n = number(v).ok_or_else(|| bad(&format!("${var}"), v))?;
+                id32(n, &format!("${var}"), v).map(Some)
+            }
+        }
+    };
+    let u_idx = last_index(&m, "U");
+    for (id, var, what) in [("u", "UID", "uid"), ("g", "GID", "gid")] {
+        let mut val = match last_value(&m, id) {
+            Some(raw) => {
+                let n = number(&raw).ok_or_else(|| bad(what, &raw))?;
+                Some(id32(n, what, &raw)?)
+            }
+            None => None,
+        };
+        if let Some(ui) = u_idx
+            && last_index(&m, id).is_none_or(|i| ui > i)
+            && let Some(v) = from_env(var)?
+        {
+            val = Some(v);
+        }
+        let val = val.unwrap_or(0);
+        if id == "u" {
+            o.uid = val;
+        } else {
+            o.gid = val;
+        }
+    }
+
+    if let Some(raw) = last_value(&m, "C") {
+        let (n, msg) = match raw.iter().position(|&b| b == b':') {
+            Some(i) => (&raw[..i], Some(&raw[i + 1..])),
+            None => (&raw[..], None),
+        };
+        let max = number(n)
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|&v| v > 0)
+            .ok_or_else(|| bad("per-client limit", &raw))?;
+        o.per_client = Some(PerClient {
+            max,
+            message: msg.map(unescape).unwrap_or_default(),
+        });
+    }
+
+    let quiet = o.verbosity == Verbosity::Quiet;
+    let mut ops: Vec<OsString> = m
+        .get_many::<OsString>("operands")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    if ops.len() < 2 {
+        return Err(UsageError::new(vec![usage_line()], quiet));
+    }
+    o.program = ops.split_off(2);
+    o.port = ops.pop().map(OsString::into_vec).unwrap_or_default();
+    o.host = ops.pop().map(OsString::into_vec).unwrap_or_default();
+    Ok(o)
+}
+
+/// ipsvd's escapes in a `-C n:message`: `\n`, `\r`, `\\`.
+fn unescape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'\\' && i + 1 < s.len() {
+            match s[i + 1] {
+                b'n' => out.push(b'\n'),
+                b'r' => out.push(b'\r'),
+                b'\\' => out.push(b'\\'),
+                other => {
+                    out.push(b'\\');
+                    out.push(other);
+                }
+            }
+            i += 2;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Options, UsageError> {
+        p_env(s, &[])
+    }
+
+    fn p_env(s: &str, env: &[(&str, &str)]) -> Result<Options, UsageError> {
+        let args = s.split_whitespace().map(OsString::from).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        parse(args, move |k| {
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let o = p("0 25 prog").unwrap();
+        assert_eq!(o.limit, 40);
+        assert_eq!(o.backlog, 20);
+        assert_eq!(o.ident_timeout, 26);
+        assert!(o.remote_host && o.remote_info && o.kill_ip_options);
+        assert!(!o.paranoid && !o.nodelay && !o.print_port);
+        assert_eq!(o.verbosity, Verbosity::Errors);
+        assert_eq!(o.host, b"0");
+        assert_eq!(o.port, b"25");
+        assert_eq!(o.program, vec![OsString::from("prog")]);
+    }
+
+    #[test]
+    fn clusters_attached_arguments_and_the_last_word_wins() {
+        let o = p("-vRHl0 -c20 -q -v -x -X 0 smtp prog -v -c 3").unwrap();
+        assert_eq!(o.verbosity, Verbosity::Verbose);
+        assert!(!o.remote_info && !o.remote_host);
+        assert_eq!(o.local_name.as_deref(), Some(&b"0"[..]));
+        assert_eq!(o.limit, 20);
+        assert_eq!(o.rules, Some(PathBuf::from("-X")));
+        assert!(!o.allow_missing_rules);
+        assert_eq!(o.program.len(), 4);
+        let o = p("-v -Q -hHh -pP -Dd -oO 0 1 x").unwrap();
+        assert_eq!(o.verbosity, Verbosity::Errors);
+        assert!(o.remote_host && !o.paranoid && !o.nodelay && o.kill_ip_options);
+    }
+
+    #[test]
+    fn options_stop_at_the_first_operand() {
+        let o = p("0 -v 25 prog").unwrap();
+        assert_eq!(o.port, b"-v");
+        assert_eq!(o.verbosity, Verbosity::Errors);
+        let o = p("-- -v 25 prog").unwrap();
+        assert_eq!(o.host, b"-v");
+    }
+
+    #[test]
+    fn u_and_g_against_capital_u() {
+        let env = [("UID", "1003"), ("GID", "1002")];
+        let o = p_env("-U 0 25 p", &env).unwrap();
+        assert_eq!((o.uid, o.gid), (1003, 1002));
+        let o = p_env("-U -u 7 0 25 p", &env).unwrap();
+        assert_eq!((o.uid, o.gid), (7, 1002));
+        let o = p_env("-u 7 -U 0 25 p", &env).unwrap();
+        assert_eq!((o.uid, o.gid), (1003, 1002));
+        let o = p_env("-u 7 -U 0 25 p", &[]).unwrap();
+        assert_eq!((o.uid, o.gid), (7, 0));
+        assert!(p_env("-U 0 25 p", &[("UID", "qmaild")]).is_err());
+    }
+
+    #[test]
+    fn non_numbers_are_usage_errors() {
+        for bad in [
+            "-u qmaild 0 25 p",
+            "-g nogroup 0 25 p",
+            "-c abc 0 25 p",
+            "-c 0 0 25 p",
+            "-u 65534abc 0 25 p",
+            "-b x 0 25 p",
+            "-t 1s 0 25 p",
+            "-C x 0 25 p",
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(
+                e.text().ends_with(&format!("tcpserver: {USAGE}\n")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn getopt_messages() {
+        let e = p("-Z 0 25 p").unwrap_err();
+        assert_eq!(
+            e.text(),
+            format!("tcpserver: illegal option -- Z\ntcpserver: {USAGE}\n")
+        );
+        let e = p("-vZ 0 25 p").unwrap_err();
+        assert!(e.text().starts_with("tcpserver: illegal option -- Z\n"));
+        let e = p("-c").unwrap_err();
+        assert_eq!(
+            e.text(),
+            format!("tcpserver: option requires an argument -- c\ntcpserver: {USAGE}\n")
+        );
+        let e = p("0").unwrap_err();
+        assert_eq!(e.text(), format!("tcpserver: {USAGE}\n"));
+        assert!(p("0 25").unwrap().program.is_empty());
+        // -q silences a missing operand, not a broken option.
+        assert_eq!(p("-q 0").unwrap_err().text(), "");
+        assert!(!p("-q -Z 0 25 p").unwrap_err().text().is_empty());
+    }
+
+    #[test]
+    fn per_client_limit_with_message() {
+        let o = p("-C 2:421\\ttoo\\r\\n 0 25 p").unwrap();
+        let pc = o.per_client.unwrap();
+        assert_eq!(pc.max, 2);
+        assert_eq!(pc.message, b"421\\ttoo\r\n");
+        let o = p("-C3 0 25 p").unwrap();
+        assert_eq!(o.per_client.unwrap().message, b"");
+    }
+}

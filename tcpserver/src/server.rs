@@ -1,0 +1,912 @@
+//! The accept loop: one single-threaded poll loop over the listening
+//! sockets, the self-pipe (SIGCHLD, SIGTERM) and the lookups of
+//! connections still being looked at.
+//!
+//! Per connection, in 0.88's order: IP options and TCP_NODELAY, banner,
+//! local address, local and remote names (PTR, the `-p` check), ident,
+//! rules, then the log lines and the environment, then fork and exec. The
+//! parent does all of that; the lookups run as non-blocking state
+//! machines in this loop (a connection waiting for them holds one of the
+//! `-c` slots, as a 0.88 child would), and the child only runs what the
+//! parent prepared (`sys::spawn`). A denied or dropped connection still
+//! gets a child that exits 100 or 111, so the `deny`/`end` lines read as
+//! in 0.88.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use socket2::{SockAddr, Socket};
+use sys::selfpipe::SelfPipe;
+use sys::spawn::{Action, CStrArray, Child, Exec, Method, Part, Spawner};
+
+use crate::addr::{self, unmap};
+use crate::dns;
+use crate::env::{BaseEnv, Changes};
+use crate::ident::Ident;
+use crate::log::{Log, drop_line, safecats};
+use crate::options::{Options, PerClient};
+use crate::resolver::{Query, Resolver};
+
+/// How long a banner may take to reach a client that does not read.
+const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Accept errors (EMFILE...) pause accepting for this long, doubling up
+/// to [`MAX_BACKOFF`], so they cannot make the loop spin.
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Connections taken per wake-up of a listener.
+const ACCEPT_BATCH: usize = 8;
+
+/// A listening socket and, when it is bound to one address, that address
+/// (then every connection's local address is known without asking).
+#[derive(Debug)]
+pub struct Listener {
+    pub sock: Socket,
+    pub fixed_local: Option<SocketAddr>,
+}
+
+/// What the server knows at startup and never changes.
+#[derive(Debug)]
+pub struct Setup {
+    pub opts: Options,
+    pub log: Log,
+    pub base_env: BaseEnv,
+    pub argv: Vec<CString>,
+    pub paths: Vec<CString>,
+    pub exec_failed: Vec<u8>,
+    pub fds_failed: Vec<u8>,
+    pub child_mask: SigSet,
+    pub method: Method,
+    pub dnscacheip: Option<String>,
+}
+
+/// A connection being looked at.
+#[derive(Debug)]
+struct Conn {
+    sock: Socket,
+    /// The client, as the kernel gave it (maybe v4-mapped).
+    remote: SocketAddr,
+    /// Our end; `Err` when getsockname failed (the connection is dropped).
+    local: Result<SocketAddr, io::Error>,
+}
+
+impl Conn {
+    fn client_ip(&self) -> IpAddr {
+        unmap(self.remote.ip())
+    }
+}
+
+/// A connection with lookups (or a banner) still under way.
+#[derive(Debug)]
+struct Pending {
+    conn: Conn,
+    banner_off: Option<usize>,
+    banner_deadline: Instant,
+    drop: Option<Vec<u8>>,
+    local_host: Option<Vec<u8>>,
+    local_q: Option<Query>,
+    remote_q: Option<Query>,
+    remote_name: Option<(Vec<u8>, Vec<u8>)>,
+    para_q: Option<Query>,
+    remote_host: Option<Vec<u8>>,
+    ident: Option<Ident>,
+    info: Option<Vec<u8>>,
+}
+
+/// What the lookups found.
+#[derive(Debug, Default)]
+struct Found {
+    local_host: Option<Vec<u8>>,
+    remote_host: Option<Vec<u8>>,
+    info: Option<Vec<u8>>,
+    drop: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Banner,
+    Local,
+    Remote,
+    Paranoid,
+    Ident,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Pipe,
+    Listener(usize),
+    Pending(usize, Which),
+}
+
+#[derive(Debug)]
+struct ClientCounts {
+    limit: PerClient,
+    live: HashMap<IpAddr, u32>,
+    pids: HashMap<i32, IpAddr>,
+}
+
+/// The running server.
+#[derive(Debug)]
+pub struct Server {
+    s: Setup,
+    listeners: Vec<Listener>,
+    pipe: SelfPipe,
+    spawner: Spawner,
+    children: u64,
+    pending: Vec<Pending>,
+    counts: Option<ClientCounts>,
+    resolver: Option<Resolver>,
+    paused_until: Option<Instant>,
+    backoff: Duration,
+}
+
+fn err_text(e: &io::Error) -> &'static str {
+    sys::describe(e)
+}
+
+/// The raw wait status, as `wait()` gives it and 0.88 logs it.
+fn raw_status(ws: WaitStatus) -> Option<(i32, i32)> {
+    match ws {
+        WaitStatus::Exited(pid, code) => Some((pid.as_raw(), (code & 0xff) << 8)),
+        WaitStatus::Signaled(pid, sig, core) => {
+            Some((pid.as_raw(), sig as i32 | if core { 0x80 } else { 0 }))
+        }
+        WaitStatus::Stopped(pid, sig) => Some((pid.as_raw(), ((sig as i32) << 8) | 0x7f)),
+        WaitStatus::Continued(pid) => Some((pid.as_raw(), 0xffff)),
+        _ => None,
+    }
+}
+
+impl Server {
+    pub fn new(s: Setup, listeners: Vec<Listener>, pipe: SelfPipe) -> Server {
+        let counts = s.opts.per_client.clone().map(|limit| ClientCounts {
+            limit,
+            live: HashMap::new(),
+            pids: HashMap::new(),
+        });
+        Server {
+            spawner: Spawner::new(s.method),
+            s,
+            listeners,
+            pipe,
+            children: 0,
+            pending: Vec::new(),
+            counts,
+            resolver: None,
+            paused_until: None,
+            backoff: MIN_BACKOFF,
+        }
+    }
+
+    fn status(&self) {
+        self.s.log.status(self.children, self.s.opts.limit);
+    }
+
+    /// Serve until SIGTERM.
+    pub fn run(&mut self) -> ! {
+        self.status();
+        let mut who: Vec<Who> = Vec::new();
+        let mut fired: Vec<(Who, PollFlags)> = Vec::new();
+        loop {
+            let now = Instant::now();
+            if self.paused_until.is_some_and(|t| now >= t) {
+                self.paused_until = None;
+            }
+            let accepting = self.children < self.s.opts.limit && self.paused_until.is_none();
+            let mut deadline = self.paused_until;
+            fired.clear();
+            {
+                let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(who.capacity().max(4));
+                who.clear();
+                fds.push(PollFd::new(self.pipe.as_fd(), PollFlags::POLLIN));
+                who.push(Who::Pipe);
+                if accepting {
+                    for (i, l) in self.listeners.iter().enumerate() {
+                        fds.push(PollFd::new(l.sock.as_fd(), PollFlags::POLLIN));
+                        who.push(Who::Listener(i));
+                    }
+                }
+                for (i, p) in self.pending.iter().enumerate() {
+                    let items = [
+                        (
+                            Which::Banner,
+                            p.banner_off
+                                .map(|_| (p.conn.sock.as_fd(), PollFlags::POLLOUT)),
+                        ),
+                        (Which::Local, p.local_q.as_ref().and_then(Query::interest)),
+                        (Which::Remote, p.remote_q.as_ref().and_then(Query::interest)),
+                        (Which::Paranoid, p.para_q.as_ref().and_then(Query::interest)),
+                        (Which::Ident, p.ident.as_ref().and_then(Ident::interest)),
+                    ];
+                    for (w, x) in items {
+                        if let Some((fd, ev)) = x {
+                            fds.push(PollFd::new(fd, ev));
+                            who.push(Who::Pending(i, w));
+                        }
+                    }
+                    for d in p.deadlines() {
+                        deadline = Some(deadline.map_or(d, |x: Instant| x.min(d)));
+                    }
+                }
+                let timeout = match deadline {
+                    None => PollTimeout::NONE,
+                    Some(d) => {
+                        let ms = d.saturating_duration_since(now).as_millis() + 1;
+                        PollTimeout::try_from(ms.min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+                    }
+                };
+                match nix::poll::poll(&mut fds, timeout) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => self.s.log.fatal(&format!(
+                        "unable to poll: {}",
+                        err_text(&io::Error::from(e))
+                    )),
+                }
+                for (f, w) in fds.iter().zip(&who) {
+                    if let Some(ev) = f.revents()
+                        && !ev.is_empty()
+                    {
+                        fired.push((*w, ev));
+                    }
+                }
+            }
+            let mut listeners_ready = Vec::new();
+            let mut pipe_ready = false;
+            for &(w, ev) in &fired {
+                match w {
+                    Who::Pipe => pipe_ready = true,
+                    Who::Listener(i) => listeners_ready.push(i),
+                    Who::Pending(i, which) => self.pending_event(i, which, ev),
+                }
+            }
+            if pipe_ready {
+                self.signals();
+            }
+            self.advance_pending();
+            for i in listeners_ready {
+                self.accept_from(i);
+            }
+        }
+    }
+
+    fn signals(&mut self) {
+        for sig in self.pipe.drain() {
+            if sig == Signal::SIGTERM {
+                std::process::exit(0);
+            }
+        }
+        self.reap();
+    }
+
+    fn reap(&mut self) {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(ws) => {
+                    let Some((pid, wstat)) = raw_status(ws) else {
+                        continue;
+                    };
+                    self.s.log.end(pid, wstat);
+                    self.children = self.children.saturating_sub(1);
+                    self.status();
+                    if let Some(c) = &mut self.counts
+                        && let Some(ip) = c.pids.remove(&pid)
+                    {
+                        release(&mut c.live, ip);
+                    }
+                }
+            }
+        }
+    }
+
+    fn accept_from(&mut self, i: usize) {
+        for _ in 0..ACCEPT_BATCH {
+            if self.children >= self.s.opts.limit || self.paused_until.is_some() {
+                return;
+            }
+            let Some(l) = self.listeners.get(i) else {
+                return;
+            };
+            match l.sock.accept() {
+                Ok((sock, peer)) => {
+                    self.backoff = MIN_BACKOFF;
+                    let fixed = l.fixed_local;
+                    self.accepted(sock, peer, fixed);
+                }
+                Err(e) => {
+                    match e.raw_os_error() {
+                        Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED) => {}
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                            self.s.log.warning(&format!(
+                                "unable to accept: {}; pausing {} ms",
+                                err_text(&e),
+                                self.backoff.as_millis()
+                            ));
+                            self.paused_until = Some(Instant::now() + self.backoff);
+                            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                        }
+                        // Network errors Linux passes on from the new
+                        // connection (ENETDOWN, EPROTO, EPERM...): that
+                        // connection is gone, the next one may be fine.
+                        _ => {}
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accepted(&mut self, sock: Socket, peer: SockAddr, fixed_local: Option<SocketAddr>) {
+        let Some(remote) = peer.as_socket() else {
+            return;
+        };
+        let client = unmap(remote.ip());
+        if let Some(c) = &mut self.counts {
+            let n = c.live.get(&client).copied().unwrap_or(0);
+            if n >= c.limit.max {
+                if !c.limit.message.is_empty() {
+                    let _ = sock
+                        .send_with_flags(&c.limit.message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+                }
+                if self.s.log.verbose() {
+                    self.s.log.raw(
+                        format!(
+                            "tcpserver: refuse {} {} {}/{}\n",
+                            addr::show(client),
+                            remote.port(),
+                            n,
+                            c.limit.max
+                        )
+                        .as_bytes(),
+                    );
+                }
+                return;
+            }
+            *c.live.entry(client).or_insert(0) += 1;
+        }
+        self.children += 1;
+        self.status();
+
+        let o = &self.s.opts;
+        let v4 = client.is_ipv4();
+        if o.kill_ip_options && v4 {
+            let _ = sys::sockopt::kill_ip_options(sock.as_fd());
+        }
+        if o.nodelay {
+            let _ = sock.set_tcp_nodelay(true);
+        }
+        let local = match fixed_local {
+            Some(l) => Ok(l),
+            None => sock.local_addr().and_then(|a| {
+                a.as_socket()
+                    .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
+            }),
+        };
+        let mut drop = None;
+        let mut banner_off = None;
+        if !o.banner.is_empty() {
+            match sock.send_with_flags(&o.banner, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+                Ok(n) if n == o.banner.len() => {}
+                Ok(n) => banner_off = Some(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => banner_off = Some(0),
+                Err(e) => {
+                    drop = Some(format!("unable to print banner: {}", err_text(&e)).into_bytes())
+                }
+            }
+        }
+        if drop.is_none()
+            && let Err(e) = &local
+        {
+            drop = Some(format!("unable to get local address: {}", err_text(e)).into_bytes());
+        }
+        let conn = Conn {
+            sock,
+            remote,
+            local,
+        };
+        let needs_lookups = o.local_name.is_none() || o.remote_host || o.remote_info;
+        if drop.is_some() || (banner_off.is_none() && !needs_lookups) {
+            let found = Found {
+                local_host: o.local_name.clone(),
+                drop,
+                ..Found::default()
+            };
+            self.launch(conn, found);
+            return;
+        }
+        let now = Instant::now();
+        let local_sa = match &conn.local {
+            Ok(l) => *l,
+            Err(_) => unreachable!("drop is set when local is unknown"),
+        };
+        let resolver = self
+            .resolver
+            .get_or_insert_with(|| Resolver::new(self.s.dnscacheip.as_deref()));
+        let local_q = o
+            .local_name
+            .is_none()
+            .then(|| resolver.start(&dns::reverse_name(local_sa.ip()), dns::T_PTR, now));
+        let remote_q = o
+            .remote_host
+            .then(|| resolver.start(&dns::reverse_name(client), dns::T_PTR, now));
+        let ident = o
+            .remote_info
+            .then(|| Ident::start(local_sa, remote, Duration::from_secs(o.ident_timeout), now));
+        self.pending.push(Pending {
+            conn,
+            banner_off,
+            banner_deadline: now + BANNER_TIMEOUT,
+            drop: None,
+            local_host: o.local_name.clone(),
+            local_q,
+            remote_q,
+            remote_name: None,
+            para_q: None,
+            remote_host: None,
+            ident,
+            info: None,
+        });
+        // Lookups that failed at once (no socket) finish now.
+        self.advance_pending();
+    }
+
+    fn pending_event(&mut self, i: usize, which: Which, _ev: PollFlags) {
+        let now = Instant::now();
+        let banner = &self.s.opts.banner;
+        let Some(p) = self.pending.get_mut(i) else {
+            return;
+        };
+        match which {
+            Which::Banner => p.write_banner(banner, now),
+            Which::Local => {
+                if let Some(q) = &mut p.local_q {
+                    q.on_event(now);
+                }
+            }
+            Which::Remote => {
+                if let Some(q) = &mut p.remote_q {
+                    q.on_event(now);
+                }
+            }
+            Which::Paranoid => {
+                if let Some(q) = &mut p.para_q {
+                    q.on_event(now);
+                }
+            }
+            Which::Ident => {
+                if let Some(q) = &mut p.ident {
+                    q.on_event(now);
+                }
+            }
+        }
+    }
+
+    /// Time out what is overdue, collect finished lookups, launch the
+    /// connections that are complete.
+    fn advance_pending(&mut self) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let paranoid = self.s.opts.paranoid;
+            let resolver = &mut self.resolver;
+            let dnscacheip = self.s.dnscacheip.as_deref();
+            let p = &mut self.pending[i];
+            p.timeouts(now);
+            p.collect(paranoid, now, || {
+                resolver.get_or_insert_with(|| Resolver::new(dnscacheip))
+            });
+            if p.complete() {
+                let p = self.pending.swap_remove(i);
+                let found = Found {
+                    local_host: p.local_host,
+                    remote_host: p.remote_host,
+                    info: p.info,
+                    drop: p.drop,
+                };
+                self.launch(p.conn, found);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Judge the connection by the rules, prepare the child, start it.
+    fn launch(&mut self, conn: Conn, found: Found) {
+        let o = &self.s.opts;
+        let log = self.s.log;
+        let client = conn.client_ip();
+        let v6 = client.is_ipv6();
+        let remote_ip = addr::show(client);
+        let remote_port = conn.remote.port().to_string();
+
+        let mut changes = Changes::with_capacity(16);
+        let mut drop = found.drop;
+        let mut deny = false;
+        let (local_ip, local_port) = match &conn.local {
+            Ok(l) => (addr::show(l.ip()), l.port().to_string()),
+            Err(_) => (String::new(), String::new()),
+        };
+        if drop.is_none() {
+            let lh = found.local_host.as_deref();
+            let rh = found.remote_host.as_deref();
+            let info = found.info.as_deref();
+            changes.put(b"PROTO", Some(if v6 { b"TCP6" } else { b"TCP" }));
+            changes.put(b"TCPLOCALIP", Some(local_ip.as_bytes()));
+            changes.put(b"TCPLOCALPORT", Some(local_port.as_bytes()));
+            changes.put(b"TCPLOCALHOST", lh);
+            if v6 {
+                changes.put(b"TCP6LOCALIP", Some(local_ip.as_bytes()));
+                changes.put(b"TCP6LOCALPORT", Some(local_port.as_bytes()));
+                changes.put(b"TCP6LOCALHOST", lh);
+            }
+            changes.put(b"TCPREMOTEIP", Some(remote_ip.as_bytes()));
+            changes.put(b"TCPREMOTEPORT", Some(remote_port.as_bytes()));
+            changes.put(b"TCPREMOTEHOST", rh);
+            if v6 {
+                changes.put(b"TCP6REMOTEIP", Some(remote_ip.as_bytes()));
+                changes.put(b"TCP6REMOTEPORT", Some(remote_port.as_bytes()));
+                changes.put(b"TCP6REMOTEHOST", rh);
+            }
+            changes.put(b"TCPREMOTEINFO", info);
+            if v6 {
+                changes.put(b"TCP6REMOTEINFO", info);
+            }
+            if let Some(c) = &self.counts
+                && let Some(n) = c.live.get(&client)
+            {
+                changes.put(b"TCPCONCURRENCY", Some(n.to_string().as_bytes()));
+            }
+            if let Some(path) = &o.rules {
+                let client_key = rules::Client {
+                    ip: remote_ip.as_bytes(),
+                    host: rh,
+                    info,
+                };
+                match rules::lookup(path, &client_key) {
+                    Ok(rules::Decision::Deny) => deny = true,
+                    Ok(rules::Decision::Allow { env }) => {
+                        for (k, v) in &env {
+                            changes.put(k, Some(v));
+                        }
+                    }
+                    Ok(rules::Decision::NotFound) => {}
+                    Err(rules::Error::Io(e)) => {
+                        let missing = e.raw_os_error() == Some(libc::ENOENT)
+                            || (e.raw_os_error().is_none() && e.kind() == io::ErrorKind::NotFound);
+                        if !(missing && o.allow_missing_rules) {
+                            let mut m = b"unable to read ".to_vec();
+                            m.extend_from_slice(path.as_os_str().as_bytes());
+                            m.extend_from_slice(b": ");
+                            m.extend_from_slice(err_text(&e).as_bytes());
+                            drop = Some(m);
+                        }
+                    }
+                }
+            }
+        }
+
+        // The child's log lines: `pid`, then `ok`/`deny` or a warning.
+        let mut mid = Vec::with_capacity(64);
+        let mut tail = Vec::with_capacity(160);
+        let mut parts: Vec<Part<'_>> = Vec::with_capacity(5);
+        if log.verbose() {
+            mid.extend_from_slice(b" from ");
+            mid.extend_from_slice(remote_ip.as_bytes());
+            mid.push(b'\n');
+        }
+        match &drop {
+            Some(what) if log.warnings() => mid.extend_from_slice(&drop_line(what)),
+            Some(_) => {}
+            None if log.verbose() => {
+                mid.extend_from_slice(if deny {
+                    b"tcpserver: deny "
+                } else {
+                    b"tcpserver: ok "
+                });
+                tail.push(b' ');
+                if let Some(h) = &found.local_host {
+                    safecats(&mut tail, h, false);
+                }
+                tail.push(b':');
+                safecats(&mut tail, local_ip.as_bytes(), true);
+                tail.push(b':');
+                safecats(&mut tail, local_port.as_bytes(), false);
+                tail.push(b' ');
+                if let Some(h) = &found.remote_host {
+                    safecats(&mut tail, h, false);
+                }
+                tail.push(b':');
+                safecats(&mut tail, remote_ip.as_bytes(), true);
+                tail.push(b':');
+                if let Some(i) = &found.info {
+                    safecats(&mut tail, i, false);
+                }
+                tail.push(b':');
+                safecats(&mut tail, remote_port.as_bytes(), false);
+                tail.push(b'\n');
+            }
+            None => {}
+        }
+        if log.verbose() {
+            parts.push(Part::Text(b"tcpserver: pid "));
+            parts.push(Part::Pid);
+            parts.push(Part::Text(&mid));
+            if !tail.is_empty() {
+                parts.push(Part::Pid);
+                parts.push(Part::Text(&tail));
+            }
+        } else if !mid.is_empty() {
+            parts.push(Part::Text(&mid));
+        }
+
+        let envp: CStrArray<'_>;
+        let argv: CStrArray<'_> = self.s.argv.iter().map(CString::as_c_str).collect();
+        let paths: Vec<&std::ffi::CStr> = self.s.paths.iter().map(CString::as_c_str).collect();
+        let action = if drop.is_some() {
+            Action::Exit(111)
+        } else if deny {
+            Action::Exit(100)
+        } else {
+            envp = changes.apply(&self.s.base_env);
+            Action::Exec(Exec {
+                paths: &paths,
+                argv: &argv,
+                envp: &envp,
+                exec_failed: &self.s.exec_failed,
+                fds_failed: &self.s.fds_failed,
+            })
+        };
+        let child = Child {
+            stdio: Some(conn.sock.as_fd()),
+            log: &parts,
+            default_signals: &[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGPIPE],
+            sigmask: self.s.child_mask,
+            action,
+        };
+        match self.spawner.spawn(&child) {
+            Ok(pid) => {
+                if let Some(c) = &mut self.counts {
+                    c.pids.insert(pid.as_raw(), client);
+                }
+            }
+            Err(e) => {
+                log.drop_warning(format!("unable to fork: {}", err_text(&e)).as_bytes());
+                self.children = self.children.saturating_sub(1);
+                self.status();
+                if let Some(c) = &mut self.counts {
+                    release(&mut c.live, client);
+                }
+            }
+        }
+        // The parent's copy of the socket closes here.
+    }
+}
+
+fn release(live: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
+    if let Some(n) = live.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            live.remove(&ip);
+        }
+    }
+}
+
+impl Pending {
+    fn deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
+        let banner = self.banner_off.map(|_| self.banner_deadline);
+        banner
+            .into_iter()
+            .chain(self.local_q.as_ref().and_then(Query::deadline))
+            .chain(self.remote_q.as_ref().and_then(Query::deadline))
+            .chain(self.para_q.as_ref().and_then(Query::deadline))
+            .chain(self.ident.as_ref().and_then(Ident::deadline))
+    }
+
+    fn write_banner(&mut self, banner: &[u8], now: Instant) {
+        let Some(off) = self.banner_off else {
+            return;
+        };
+        match self
+            .conn
+            .sock
+            .send_with_flags(&banner[off..], libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+        {
+            Ok(n) if off + n >= banner.len() => self.banner_off = None,
+            Ok(n) => self.banner_off = Some(off + n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if now >= self.banner_deadline {
+                    self.fail(format!(
+                        "unable to print banner: {}",
+                        err_text(&io::Error::from_raw_os_error(libc::ETIMEDOUT))
+                    ));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => self.fail(format!("unable to print banner: {}", err_text(&e))),
+        }
+    }
+
+    /// Drop the connection: stop every lookup.
+    fn fail(&mut self, what: String) {
+        self.drop = Some(what.into_bytes());
+        self.banner_off = None;
+        self.local_q = None;
+        self.remote_q = None;
+        self.para_q = None;
+        self.ident = None;
+    }
+
+    fn timeouts(&mut self, now: Instant) {
+        if self.banner_off.is_some() && now >= self.banner_deadline {
+            self.fail(format!(
+                "unable to print banner: {}",
+                err_text(&io::Error::from_raw_os_error(libc::ETIMEDOUT))
+            ));
+            return;
+        }
+        for q in [&mut self.local_q, &mut self.remote_q, &mut self.para_q]
+            .into_iter()
+            .flatten()
+        {
+            if q.deadline().is_some_and(|d| now >= d) {
+                q.on_event(now);
+            }
+        }
+        if let Some(id) = &mut self.ident
+            && id.deadline().is_some_and(|d| now >= d)
+        {
+            id.on_event(now);
+        }
+    }
+
+    fn collect<'r>(
+        &mut self,
+        paranoid: bool,
+        now: Instant,
+        resolver: impl FnOnce() -> &'r mut Resolver,
+    ) {
+        if let Some(q) = &mut self.local_q
+            && let Some(r) = q.result()
+        {
+            self.local_q = None;
+            self.local_host = ptr_name(r).map(|(_, dotted)| dotted);
+        }
+        if let Some(q) = &mut self.remote_q
+            && let Some(r) = q.result()
+        {
+            self.remote_q = None;
+            if let Some((wire, dotted)) = ptr_name(r) {
+                if !paranoid {
+                    self.remote_host = Some(dotted);
+                } else {
+                    let client = self.conn.client_ip();
+                    match (client, dns::ip4_literal(&dotted)) {
+                        (IpAddr::V4(ip), Some(bytes)) => {
+                            if bytes.chunks(4).any(|c| c == ip.octets()) {
+                                self.remote_host = Some(dotted);
+                            }
+                        }
+                        _ => {
+                            let qtype = if client.is_ipv4() {
+                                dns::T_A
+                            } else {
+                                dns::T_AAAA
+                            };
+                            self.para_q = Some(resolver().start(&wire, qtype, now));
+                            self.remote_name = Some((wire, dotted));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(q) = &mut self.para_q
+            && let Some(r) = q.result()
+        {
+            self.para_q = None;
+            let client = self.conn.client_ip();
+            let qtype = if client.is_ipv4() {
+                dns::T_A
+            } else {
+                dns::T_AAAA
+            };
+            let ok = r
+                .ok()
+                .and_then(|p| dns::addr_answers(&p, qtype).ok())
+                .is_some_and(|addrs| addrs.contains(&client));
+            if let Some((_, dotted)) = self.remote_name.take()
+                && ok
+            {
+                self.remote_host = Some(dotted);
+            }
+        }
+        if let Some(id) = &mut self.ident
+            && id.is_done()
+        {
+            let v = id.take();
+            self.ident = None;
+            self.info = v;
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.banner_off.is_none()
+            && self.local_q.is_none()
+            && self.remote_q.is_none()
+            && self.para_q.is_none()
+            && self.ident.is_none()
+    }
+}
+
+/// The name in a PTR answer: (wire, dotted); none when the lookup failed
+/// or found no name.
+fn ptr_name(r: io::Result<Vec<u8>>) -> Option<(Vec<u8>, Vec<u8>)> {
+    let p = r.ok()?;
+    let wire = dns::ptr_answer(&p).ok()??;
+    let dotted = dns::to_dotted(&wire);
+    (!dotted.is_empty()).then_some((wire, dotted))
+}
+
+/// The child's signal mask: tcpserver's own at startup, SIGCHLD unblocked
+/// (what 0.88's child ends up with).
+pub fn child_mask() -> SigSet {
+    let mut old = SigSet::empty();
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut old));
+    old.remove(Signal::SIGCHLD);
+    old
+}
+
+/// djb's `pathexec_run` candidates for `prog`: itself when it has a
+/// slash, else each `$PATH` directory (empty means the current one).
+pub fn path_candidates(prog: &OsStr, path: Option<&OsStr>) -> Vec<CString> {
+    let p = prog.as_bytes();
+    if p.contains(&b'/') {
+        return CString::new(p).into_iter().collect();
+    }
+    let path = path.map_or(&b"/bin:/usr/bin"[..], OsStr::as_bytes);
+    path.split(|&b| b == b':')
+        .filter_map(|dir| {
+            let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+            CString::new([dir, b"/", p].concat()).ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pathexec_candidates() {
+        let c = path_candidates(OsStr::new("env"), Some(OsStr::new("/a::/b")));
+        let c: Vec<_> = c.iter().map(|s| s.to_str().unwrap()).collect();
+        assert_eq!(c, vec!["/a/env", "./env", "/b/env"]);
+        let c = path_candidates(OsStr::new("./x"), None);
+        assert_eq!(c[0].to_str().unwrap(), "./x");
+        let c = path_candidates(OsStr::new("sh"), None);
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn wait_statuses_are_raw() {
+        use nix::unistd::Pid;
+        let p = Pid::from_raw(5);
+        assert_eq!(raw_status(WaitStatus::Exited(p, 100)), Some((5, 25600)));
+        assert_eq!(raw_status(WaitStatus::Exited(p, 111)), Some((5, 28416)));
+        assert_eq!(
+            raw_status(WaitStatus::Signaled(p, Signal::SIGKILL, false)),
+            Some((5, 9))
+        );
+        assert_eq!(
+            raw_status(WaitStatus::Signaled(p, Signal::SIGSEGV, true)),
+            Some((5, 139))
+        );
+    }
+}
