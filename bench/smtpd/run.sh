@@ -82,6 +82,7 @@ cpu_ticks() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
 
 start_server() {
   local ts=$1
+  rm -f "$work/port"
   QMAILHOME=$home QMAILQUEUE=$queue_prog \
     "$ts" -1 -c 100 -R -H -l 0 127.0.0.1 0 "$smtpd" > "$work/port" 2>/dev/null &
   server_pid=$!
@@ -92,6 +93,7 @@ start_server() {
   done
   [ -s "$work/port" ] || { echo "tcpserver did not start" >&2; exit 111; }
   port=$(head -n1 "$work/port")
+  [ -n "$port" ] || { echo "no port from $ts" >&2; exit 111; }
 }
 
 stop_server() {
