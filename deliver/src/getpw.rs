@@ -7,15 +7,15 @@
 //! 32 bytes. With no such user, the `alias` user takes the whole local
 //! part as its extension.
 //!
-//! Users come from the password database, or in the one-folder mode from
-//! directories: when the qmail home is not owned by root, a user `name` is
-//! the directory `QMAILHOME/mail/name` (its owner gives uid and gid) and
-//! the alias user is `QMAILHOME/alias`. Nothing outside the home is used.
+//! Users come from the password database, or in the one-folder mode
+//! (qmail-getpw runs neither as root nor as `qmailp`) from directories: a
+//! user `name` is the directory `QMAILHOME/mail/name` (its owner gives uid
+//! and gid) and the alias user is `QMAILHOME/alias`. Nothing outside the
+//! home is used.
 
-use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// qmail's limit on user names, including the terminating NUL.
 const USERLEN: usize = 32;
@@ -196,10 +196,17 @@ impl Users for HomeDirs {
     }
 }
 
-/// The one-folder mode is on: the qmail home exists and root does not
-/// own it.
-pub fn one_folder_mode(root: &Path) -> io::Result<bool> {
-    Ok(std::fs::metadata(root)?.uid() != 0)
+/// The one-folder mode is on: qmail-getpw runs neither as root nor as
+/// `qmailp` (qmail-lspawn runs it as `qmailp` when it is root, and as its
+/// own ordinary user in the one-folder mode). This is the queue's rule
+/// too: root with qmail's users, or everything as the invoking user.
+pub fn one_folder_mode() -> bool {
+    let me = nix::unistd::geteuid();
+    if me.is_root() {
+        return false;
+    }
+    let qmailp = nix::unistd::User::from_name("qmailp").ok().flatten();
+    qmailp.is_none_or(|u| u.uid != me)
 }
 
 #[cfg(test)]

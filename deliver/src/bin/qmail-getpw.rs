@@ -10,11 +10,12 @@ fn main() {
         std::process::exit(100);
     };
     let home = control::Home::from_env();
-    let users: Box<dyn Users> = match getpw::one_folder_mode(home.root()) {
-        Ok(true) => Box::new(HomeDirs {
+    let users: Box<dyn Users> = if getpw::one_folder_mode() {
+        Box::new(HomeDirs {
             root: home.root().to_path_buf(),
-        }),
-        _ => Box::new(Passwd),
+        })
+    } else {
+        Box::new(Passwd)
     };
     use std::os::unix::ffi::OsStrExt;
     match getpw::assign(local.as_bytes(), users.as_ref()) {
