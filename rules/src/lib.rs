@@ -1,10 +1,31 @@
 //! Access rules of ucspi-tcp: parse, compile to cdb, look a client up.
 //!
-//! (Being written. This file fixes the interface tcpserver uses; the
-//! implementation lands with the rules issue.)
+//! Compatible with ucspi-tcp 0.88 byte for byte (rules text, cdb bytes,
+//! lookup order), and with IPv6 and CIDR rules in the key encodings of
+//! fehcom's ucspi-tcp6. `man 5 tcprules` describes the formats.
+//!
+//! Where things are:
+//! - [`lookup`] (module and function): the keys tried for a client, in
+//!   order; [`find`] also returns the matching key (tcprulescheck).
+//! - [`data`]: the record value (`D\0`, `+NAME=VALUE\0`): decisions and
+//!   tcprulescheck's report.
+//! - [`cidr`]: IPv6 and CIDR key encodings.
+//! - [`cdb_read`], [`cdb_make`]: djb's cdb format, read from a mapped
+//!   file and written byte for byte as `cdb_make` does.
 
+#![forbid(unsafe_code)]
+
+pub mod cdb_make;
+pub mod cdb_read;
+pub mod cidr;
+pub mod data;
+pub mod lookup;
+
+use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::PathBuf;
+
+pub use lookup::{Match, find, find_in, lookup};
 
 /// The client being judged, as tcpserver knows it.
 #[derive(Debug, Clone, Copy)]
@@ -30,15 +51,96 @@ pub enum Decision {
     NotFound,
 }
 
-/// Why a lookup failed.
+/// Why a lookup or a compile failed. Lookups only ever return `Io`.
 #[derive(Debug)]
 pub enum Error {
-    /// The cdb could not be opened or read.
+    /// The cdb could not be opened or read (errno as djb's code would
+    /// see it: EPROTO for a truncated file, EINVAL for an empty one).
     Io(io::Error),
+    /// tcprules: a line it cannot parse (trailing blanks stripped, as
+    /// 0.88 prints it).
+    Parse(Vec<u8>),
+    /// tcprules: the temporary file could not be created.
+    Create(PathBuf, io::Error),
+    /// tcprules: writing or syncing the temporary file failed.
+    Write(PathBuf, io::Error),
+    /// tcprules: reading the rules text failed.
+    Input(io::Error),
+    /// tcprules: the temporary file could not be renamed over the cdb.
+    Move {
+        tmp: PathBuf,
+        cdb: PathBuf,
+        err: io::Error,
+    },
 }
 
-/// Look `client` up in the cdb at `path` (opened for this lookup only).
-pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
-    let _ = (path, client);
-    Ok(Decision::NotFound)
+impl Error {
+    /// The message after `tcprules: fatal: `, as raw bytes: 0.88 prints a
+    /// bad line as it is (up to a NUL byte, being C), not as UTF-8.
+    pub fn message(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let d = sys::errstr::describe;
+        let mut m = Vec::new();
+        match self {
+            Error::Io(e) => m.extend_from_slice(d(e).as_bytes()),
+            Error::Parse(line) => {
+                m.extend_from_slice(b"unable to parse this line: ");
+                let end = line.iter().position(|&c| c == 0).unwrap_or(line.len());
+                m.extend_from_slice(&line[..end]);
+            }
+            Error::Create(p, e) => {
+                m.extend_from_slice(b"unable to create ");
+                m.extend_from_slice(p.as_os_str().as_bytes());
+                m.extend_from_slice(b": ");
+                m.extend_from_slice(d(e).as_bytes());
+            }
+            Error::Write(p, e) => {
+                m.extend_from_slice(b"unable to write to ");
+                m.extend_from_slice(p.as_os_str().as_bytes());
+                m.extend_from_slice(b": ");
+                m.extend_from_slice(d(e).as_bytes());
+            }
+            Error::Input(e) => {
+                m.extend_from_slice(b"unable to read input: ");
+                m.extend_from_slice(d(e).as_bytes());
+            }
+            Error::Move { tmp, cdb, err } => {
+                m.extend_from_slice(b"unable to move ");
+                m.extend_from_slice(tmp.as_os_str().as_bytes());
+                m.extend_from_slice(b" to ");
+                m.extend_from_slice(cdb.as_os_str().as_bytes());
+                m.extend_from_slice(b": ");
+                m.extend_from_slice(d(err).as_bytes());
+            }
+        }
+        m
+    }
+
+    /// The exit code the original uses: 100 for a bad line, 111 for a
+    /// system error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Parse(_) => 100,
+            _ => 111,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.message()))
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e)
+            | Error::Create(_, e)
+            | Error::Write(_, e)
+            | Error::Input(e)
+            | Error::Move { err: e, .. } => Some(e),
+            Error::Parse(_) => None,
+        }
+    }
 }

@@ -12,6 +12,7 @@
 //! - [`fds`]: descriptors at fixed numbers (qmail-send's fds 0 to 6):
 //!   taking inherited ones, exec with a descriptor map.
 //! - [`sigexit`]: signals that end the process with a chosen exit code.
+//! - [`mmap`]: a whole file mapped read-only (cdb lookups).
 //!
 //! Every `unsafe` block of the workspace that is not in a crate's own
 //! small wrapper lives here, each with a `// SAFETY:` comment.
@@ -19,6 +20,7 @@
 pub mod activation;
 pub mod errstr;
 pub mod fds;
+pub mod mmap;
 pub mod privs;
 pub mod selfpipe;
 pub mod sigexit;

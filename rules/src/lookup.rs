@@ -1,0 +1,484 @@
+//! Looking a client up in a rules cdb: which keys, in which order.
+//!
+//! The cdb is mapped afresh for every lookup, so a file `tcprules` has
+//! just renamed into place counts from the next connection. Keys are
+//! tried in this order; the first one present wins and its whole record
+//! applies (nothing is merged):
+//!
+//! 1. `INFO@IP`, then for IPv6 `INFO@EXPANDED` (only with TCPREMOTEINFO,
+//!    which may be empty: `@IP`)
+//! 2. `INFO@=HOST` (with TCPREMOTEINFO and TCPREMOTEHOST)
+//! 3. `IP` as given; for IPv6 also its compressed form when that differs
+//!    (Debian's ucspi-tcp-ipv6 keys) and its expanded form (ucspi-tcp6's
+//!    and ours)
+//! 4. `=HOST`
+//! 5. every prefix of `IP` ending in `.` (or, for IPv6, `:` as Debian's
+//!    ucspi-tcp-ipv6 writes them), longest first
+//! 6. CIDR networks holding the address, longest prefix first: `_` keys
+//!    /32 to /1 for IPv4, `^` keys /128 to /1 for IPv6
+//! 7. `=.SUFFIX` for every suffix of HOST starting with a dot, longest
+//!    first, then `=`
+//! 8. the empty key
+//!
+//! Steps 1 to 5, 7 and 8 are ucspi-tcp 0.88's `rules.c`, byte for byte for
+//! IPv4: an exact address or dotted prefix beats any CIDR network, as in
+//! ucspi-tcp6.
+
+use std::io;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::Path;
+
+use ipnet::IpNet;
+
+use crate::cdb_read::{Cdb, hash, hash_from};
+use crate::{Client, Decision, Error, cidr, data};
+
+/// The record that decided a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// The cdb key that was found.
+    pub key: Vec<u8>,
+    /// The key as tcprulescheck shows it: the key itself, except that an
+    /// expanded IPv6 key is shown compressed (`::1`, `joe@::1`) and a CIDR
+    /// key as its network (`10.0.0.0/8`, `2001:db8::/32`).
+    pub shown: Vec<u8>,
+    /// The record's data (see [`crate::data`]).
+    pub data: Vec<u8>,
+}
+
+impl Match {
+    /// What tcpserver does with this record.
+    pub fn decision(&self) -> Decision {
+        data::decide(&self.data)
+    }
+}
+
+/// Look `client` up in the cdb at `path`, mapped for this lookup only.
+///
+/// `Decision::NotFound` when no key matched (tcpserver then allows the
+/// client with no variables). A missing, unreadable or corrupt cdb is an
+/// `Error::Io` carrying the errno djb's code would report (ENOENT, EACCES,
+/// EPROTO for a truncated file, EINVAL for an empty one).
+pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
+    let map = sys::mmap::Mapped::open(path).map_err(Error::Io)?;
+    let hit = search(&Cdb::new(map.bytes()), client).map_err(Error::Io)?;
+    Ok(hit.map_or(Decision::NotFound, |h| data::decide(h.data)))
+}
+
+/// Like [`lookup`], but return the matching key and its raw data (for
+/// tcprulescheck); `None` when nothing matched.
+pub fn find(path: &Path, client: &Client<'_>) -> Result<Option<Match>, Error> {
+    let map = sys::mmap::Mapped::open(path).map_err(Error::Io)?;
+    find_in(map.bytes(), client).map_err(Error::Io)
+}
+
+/// [`find`] on the bytes of a cdb already in memory.
+pub fn find_in(cdb: &[u8], client: &Client<'_>) -> io::Result<Option<Match>> {
+    Ok(search(&Cdb::new(cdb), client)?.map(|h| Match {
+        shown: h.shown(),
+        key: h.key,
+        data: h.data.to_vec(),
+    }))
+}
+
+/// How a key was made, to show it readably.
+#[derive(Debug)]
+enum Form {
+    Text,
+    /// `[INFO@]EXPANDED`: the length of `INFO@` and the address.
+    Expanded(usize, Ipv6Addr),
+    Net(IpNet),
+}
+
+struct Hit<'a> {
+    key: Vec<u8>,
+    form: Form,
+    data: &'a [u8],
+}
+
+impl Hit<'_> {
+    fn shown(&self) -> Vec<u8> {
+        match &self.form {
+            Form::Text => self.key.clone(),
+            Form::Expanded(info, addr) => {
+                let mut s = self.key[..*info].to_vec();
+                s.extend_from_slice(addr.to_string().as_bytes());
+                s
+            }
+            Form::Net(net) => net.to_string().into_bytes(),
+        }
+    }
+}
+
+fn search<'a>(cdb: &Cdb<'a>, c: &Client<'_>) -> io::Result<Option<Hit<'a>>> {
+    let ip = c.ip;
+    let colon = ip.contains(&b':');
+    let v6 = if colon { cidr::parse_v6(ip) } else { None };
+    let v4 = if colon { None } else { cidr::parse_v4(ip) };
+    let expanded = v6.map(cidr::v6_expanded);
+    let mut key: Vec<u8> = Vec::with_capacity(ip.len() + 160);
+
+    macro_rules! try_key {
+        ($form:expr) => {
+            if let Some(data) = cdb.find(&key)? {
+                return Ok(Some(Hit {
+                    key: key.clone(),
+                    form: $form,
+                    data,
+                }));
+            }
+        };
+    }
+    macro_rules! set {
+        ($($part:expr),*) => {{
+            key.clear();
+            $(key.extend_from_slice($part);)*
+        }};
+    }
+
+    // 1, 2: ident.
+    if let Some(info) = c.info {
+        set!(info, b"@", ip);
+        try_key!(Form::Text);
+        if let (Some(e), Some(a)) = (&expanded, v6) {
+            set!(info, b"@", e);
+            try_key!(Form::Expanded(info.len() + 1, a));
+        }
+        if let Some(host) = c.host {
+            set!(info, b"@=", host);
+            try_key!(Form::Text);
+        }
+    }
+
+    // 3: the address.
+    set!(ip);
+    try_key!(Form::Text);
+    if let (Some(e), Some(a)) = (&expanded, v6) {
+        let compressed = a.to_string();
+        if compressed.as_bytes() != ip {
+            set!(compressed.as_bytes());
+            try_key!(Form::Text);
+        }
+        set!(e);
+        try_key!(Form::Expanded(0, a));
+    }
+
+    // 4: the host name.
+    if let Some(host) = c.host {
+        set!(b"=", host);
+        try_key!(Form::Text);
+    }
+
+    // 5: textual prefixes, as 0.88 (the whole address too when it ends in
+    // a dot) and Debian's IPv6 patch (prefixes ending in a colon).
+    for len in (1..=ip.len()).rev() {
+        let last = ip[len - 1];
+        if last == b'.' || (colon && last == b':') {
+            set!(&ip[..len]);
+            try_key!(Form::Text);
+        }
+    }
+
+    // 6: CIDR networks.
+    let net = match (v4, v6) {
+        (Some(a), _) => find_net(cdb, &cidr::v4_bits(a))?.map(|h| net_hit(h, IpAddr::V4(a))),
+        (_, Some(a)) => find_net(cdb, &cidr::v6_bits(a))?.map(|h| net_hit(h, IpAddr::V6(a))),
+        _ => None,
+    };
+    if net.is_some() {
+        return Ok(net);
+    }
+
+    // 7: domain suffixes, then any host name.
+    if let Some(host) = c.host {
+        for i in 0..host.len() {
+            if host[i] == b'.' {
+                set!(b"=", &host[i..]);
+                try_key!(Form::Text);
+            }
+        }
+        set!(b"=");
+        try_key!(Form::Text);
+    }
+
+    // 8: the default.
+    key.clear();
+    try_key!(Form::Text);
+    Ok(None)
+}
+
+/// Try the prefixes of a full bit-string key, longest first (at least one
+/// bit); the hashes of all prefixes come from one pass.
+fn find_net<'a, 'k>(cdb: &Cdb<'a>, bits: &'k [u8]) -> io::Result<Option<(&'k [u8], &'a [u8])>> {
+    let mut hashes = [0u32; 129];
+    let mut h = hash(&bits[..1]);
+    hashes[0] = h;
+    for i in 1..bits.len() {
+        h = hash_from(h, &bits[i..=i]);
+        hashes[i] = h;
+    }
+    for n in (1..bits.len()).rev() {
+        if let Some(data) = cdb.find_hashed(&bits[..=n], hashes[n])? {
+            return Ok(Some((&bits[..=n], data)));
+        }
+    }
+    Ok(None)
+}
+
+fn net_hit<'a>((key, data): (&[u8], &'a [u8]), addr: IpAddr) -> Hit<'a> {
+    // The key is the marker and one character per bit.
+    let n = u8::try_from(key.len() - 1).unwrap_or(0);
+    let net = IpNet::new(addr, n)
+        .map(|n| n.trunc())
+        .unwrap_or_else(|_| IpNet::from(addr));
+    Hit {
+        key: key.to_vec(),
+        form: Form::Net(net),
+        data,
+    }
+}
+
+/// The address a TCPREMOTEIP text stands for, if it is one: callers
+/// (tcpserver's logs) may want it; kept here with the parsing rules.
+pub fn parse_ip(ip: &[u8]) -> Option<IpAddr> {
+    if ip.contains(&b':') {
+        cidr::parse_v6(ip).map(IpAddr::V6)
+    } else {
+        cidr::parse_v4(ip).map(IpAddr::V4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cdb_make::CdbMake;
+    use std::io::Cursor;
+
+    fn cdb(recs: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut m = CdbMake::new(Cursor::new(Vec::new()));
+        for (k, d) in recs {
+            m.add(k, d).unwrap();
+        }
+        m.finish().unwrap().into_inner()
+    }
+
+    fn client<'a>(ip: &'a str, host: Option<&'a str>, info: Option<&'a str>) -> Client<'a> {
+        Client {
+            ip: ip.as_bytes(),
+            host: host.map(str::as_bytes),
+            info: info.map(str::as_bytes),
+        }
+    }
+
+    fn shown(f: &[u8], c: Client<'_>) -> Option<String> {
+        find_in(f, &c)
+            .unwrap()
+            .map(|m| String::from_utf8(m.shown).unwrap())
+    }
+
+    /// The sample rules of the fixtures, compiled by Debian's tcprules.
+    const SAMPLE: &[u8] = include_bytes!("../testdata/tcprules-sample.cdb");
+
+    #[test]
+    fn sample_lookup_order() {
+        let s = |ip, host, info| shown(SAMPLE, client(ip, host, info));
+        assert_eq!(s("127.0.0.1", None, None).as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            s("127.0.0.1", None, Some("joe")).as_deref(),
+            Some("joe@127.0.0.1")
+        );
+        assert_eq!(
+            s("127.0.0.1", None, Some("bill")).as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            s("127.0.0.1", Some("host.example.com"), Some("bill")).as_deref(),
+            Some("bill@=host.example.com")
+        );
+        assert_eq!(s("127.0.0.2", None, None).as_deref(), Some("127."));
+        assert_eq!(s("10.0.5.6", None, None).as_deref(), Some("10.0."));
+        assert_eq!(s("1.2.3.102", None, None).as_deref(), Some("1.2.3.102"));
+        assert_eq!(s("1.2.3.105", None, None).as_deref(), Some(""));
+        assert_eq!(s("10.3.9.9", None, None).as_deref(), Some("10.3."));
+        assert_eq!(
+            s("9.9.9.9", Some("host.example.com"), None).as_deref(),
+            Some("=host.example.com")
+        );
+        assert_eq!(
+            s("9.9.9.9", Some("mail.sub.example.com"), None).as_deref(),
+            Some("=.example.com")
+        );
+        assert_eq!(
+            s("9.9.9.9", Some("example.com"), None).as_deref(),
+            Some("=")
+        );
+        assert_eq!(s("9.9.9.9", Some("other.org"), None).as_deref(), Some("="));
+        assert_eq!(s("9.9.9.9", None, None).as_deref(), Some(""));
+        assert_eq!(s("192.168.1.1", None, None).as_deref(), Some("192.168."));
+        // Prefixes are textual: 1.2.3. does not cover 1.2.30.4.
+        assert_eq!(s("127.0.0.10", None, None).as_deref(), Some("127."));
+    }
+
+    #[test]
+    fn decisions_from_the_sample() {
+        let d = |ip| {
+            find_in(SAMPLE, &client(ip, None, None))
+                .unwrap()
+                .unwrap()
+                .decision()
+        };
+        assert_eq!(d("18.23.0.32"), Decision::Deny);
+        assert_eq!(
+            d("10.0.1.1"),
+            Decision::Allow {
+                env: vec![(b"RELAYCLIENT".to_vec(), b"@fix.me".to_vec())]
+            }
+        );
+        assert_eq!(d("127.9.9.9"), Decision::Allow { env: vec![] });
+    }
+
+    #[test]
+    fn nothing_matches_in_an_empty_cdb() {
+        let f = cdb(&[]);
+        assert_eq!(shown(&f, client("1.2.3.4", Some("h"), Some("i"))), None);
+    }
+
+    #[test]
+    fn first_duplicate_wins() {
+        let f = cdb(&[(b"1.2.3.4", b""), (b"1.2.3.4", b"D\0")]);
+        let m = find_in(&f, &client("1.2.3.4", None, None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.decision(), Decision::Allow { env: vec![] });
+    }
+
+    #[test]
+    fn cidr_longest_prefix_wins_and_exact_beats_cidr() {
+        let f = cdb(&[
+            (&cidr::net_key(&"10.0.0.0/8".parse().unwrap()), b"+N=8\0"),
+            (&cidr::net_key(&"10.1.0.0/16".parse().unwrap()), b"+N=16\0"),
+            (&cidr::net_key(&"128.0.0.0/1".parse().unwrap()), b"+N=1\0"),
+            (b"10.1.2.", b"+N=dot\0"),
+            (b"10.9.9.9", b"+N=exact\0"),
+            (b"", b"D\0"),
+        ]);
+        let s = |ip| shown(&f, client(ip, None, None));
+        assert_eq!(s("10.2.3.4").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(s("10.1.3.4").as_deref(), Some("10.1.0.0/16"));
+        assert_eq!(s("10.1.2.4").as_deref(), Some("10.1.2."));
+        assert_eq!(s("10.9.9.9").as_deref(), Some("10.9.9.9"));
+        assert_eq!(s("200.1.1.1").as_deref(), Some("128.0.0.0/1"));
+        assert_eq!(s("11.0.0.1").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn ipv6_forms_of_all_three_tools() {
+        let f = cdb(&[
+            // ucspi-tcp6 / ours
+            (b"0000:0000:0000:0000:0000:0000:0000:0001", b"+F=exp\0"),
+            (
+                b"joe@0000:0000:0000:0000:0000:0000:0000:0002",
+                b"+F=infoexp\0",
+            ),
+            (
+                &cidr::net_key(&"2001:db8::/32".parse().unwrap()),
+                b"+F=32\0",
+            ),
+            (
+                &cidr::net_key(&"2001:db8:1::/48".parse().unwrap()),
+                b"+F=48\0",
+            ),
+            // Debian ucspi-tcp-ipv6: compressed text and colon prefixes
+            (b"::3", b"+F=text\0"),
+            (b"2001:db8:2:", b"+F=colonprefix\0"),
+            (b"", b"D\0"),
+        ]);
+        let s = |ip, info| shown(&f, client(ip, None, info));
+        assert_eq!(s("::1", None).as_deref(), Some("::1"));
+        assert_eq!(s("0:0::1", None).as_deref(), Some("::1"));
+        assert_eq!(s("::2", Some("joe")).as_deref(), Some("joe@::2"));
+        assert_eq!(s("::2", None).as_deref(), Some(""));
+        assert_eq!(s("::3", None).as_deref(), Some("::3"));
+        assert_eq!(s("0::3", None).as_deref(), Some("::3"));
+        assert_eq!(
+            s("2001:db8:1:2::5", None).as_deref(),
+            Some("2001:db8:1::/48")
+        );
+        assert_eq!(s("2001:db8:2::5", None).as_deref(), Some("2001:db8:2:"));
+        assert_eq!(s("2001:db8:3::5", None).as_deref(), Some("2001:db8::/32"));
+        assert_eq!(s("fe80::1%eth0", None).as_deref(), Some(""));
+        // A v4-mapped address is IPv6 here, as in ucspi-tcp6.
+        assert_eq!(s("::ffff:10.1.1.1", None).as_deref(), Some(""));
+        let m = find_in(&f, &client("::1", None, None)).unwrap().unwrap();
+        assert_eq!(m.key, b"0000:0000:0000:0000:0000:0000:0000:0001");
+    }
+
+    #[test]
+    fn ucspi_tcp6_fixture_lookups() {
+        // The records ucspi-tcp6's tcprules wrote for ucspi-tcp6-sample.rules.
+        let f = cdb(&[
+            (b"127.0.0.1", b"+RELAYCLIENT=\0"),
+            (
+                b"0000:0000:0000:0000:0000:0000:0000:0001",
+                b"+RELAYCLIENT=\0+V6=loop\0",
+            ),
+            (b"^00`000000000000a0000bc0de0fgh000", b"D\0"),
+            (
+                b"^00`000000000000a0000bc0de0fgh000000000000000000i",
+                b"+NET=db8-1\0",
+            ),
+            (b"_0000e0g0", b"+CIDR4=10/8\0"),
+            (b"_ab000000i0k0m0000000000x", b"D\0"),
+            (b"1.2.3.100", b""),
+            (
+                b"joe@0000:0000:0000:0000:0000:0000:0000:0001",
+                b"+WHO=joe\0",
+            ),
+            (b"172.16.", b"+CLASS=b\0"),
+            (b"=host.example.com", b"+URL=http://x:80/\0"),
+            (b"", b"D\0"),
+        ]);
+        let s = |ip, host, info| shown(&f, client(ip, host, info));
+        assert_eq!(s("::1", None, Some("joe")).as_deref(), Some("joe@::1"));
+        assert_eq!(s("10.20.30.40", None, None).as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(
+            s("192.168.1.77", None, None).as_deref(),
+            Some("192.168.1.0/24")
+        );
+        assert_eq!(s("172.16.5.5", None, None).as_deref(), Some("172.16."));
+        assert_eq!(
+            s("2001:db8:2::5", None, None).as_deref(),
+            Some("2001:db8::/32")
+        );
+        assert_eq!(
+            s("8.8.8.8", Some("host.example.com"), None).as_deref(),
+            Some("=host.example.com")
+        );
+    }
+
+    #[test]
+    fn lookup_reads_the_file_each_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.cdb");
+        let c = client("1.2.3.4", None, None);
+        let e = lookup(&p, &c).unwrap_err();
+        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::ENOENT)));
+        std::fs::write(&p, cdb(&[(b"1.2.3.4", b"D\0")])).unwrap();
+        assert_eq!(lookup(&p, &c).unwrap(), Decision::Deny);
+        std::fs::write(&p, cdb(&[(b"1.2.3.", b"+A=b\0")])).unwrap();
+        assert_eq!(
+            lookup(&p, &c).unwrap(),
+            Decision::Allow {
+                env: vec![(b"A".to_vec(), b"b".to_vec())]
+            }
+        );
+        std::fs::write(&p, cdb(&[])).unwrap();
+        assert_eq!(lookup(&p, &c).unwrap(), Decision::NotFound);
+        std::fs::write(&p, b"").unwrap();
+        let e = lookup(&p, &c).unwrap_err();
+        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::EINVAL)));
+        std::fs::write(&p, &SAMPLE[..100]).unwrap();
+        let e = lookup(&p, &client("127.0.0.1", None, None)).unwrap_err();
+        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::EPROTO)));
+    }
+}
