@@ -229,6 +229,13 @@ impl Spawner {
     }
 }
 
+/// Do what a child would, in this process: write the log lines, set up
+/// fds and signals, exec; on failure write the message and `_exit(111)`
+/// (qmail's `tcp-env`, which execs in place).
+pub fn exec_in_place(child: &Child<'_>) -> ! {
+    child_main(child)
+}
+
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the `&Child` passed to clone by `spawn`, alive
     // until this child execs or exits.

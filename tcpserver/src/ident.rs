@@ -17,16 +17,33 @@ use nix::poll::PollFlags;
 use socket2::{Domain, Socket, Type};
 
 /// The most bytes of a value kept; djb stops once more than 256 are in.
-const MAX: usize = 256;
+pub const TCPSERVER_MAX: usize = 256;
 
 /// Reads an ident reply byte by byte.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Reply {
     colons: u8,
     value: Vec<u8>,
+    max: usize,
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Reply::with_max(TCPSERVER_MAX)
+    }
 }
 
 impl Reply {
+    /// A reader that stops once the value is longer than `max` bytes
+    /// (tcpserver: 256, so 257 are kept; qmail's tcp-env: 997, so 998).
+    pub fn with_max(max: usize) -> Reply {
+        Reply {
+            colons: 0,
+            value: Vec::new(),
+            max,
+        }
+    }
+
     /// Feed received bytes; `Some(value)` once the reply is complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
         for &ch in bytes {
@@ -41,7 +58,7 @@ impl Reply {
                 }
             } else {
                 self.value.push(ch);
-                if self.value.len() > MAX {
+                if self.value.len() > self.max {
                     return Some(std::mem::take(&mut self.value));
                 }
             }
@@ -65,6 +82,7 @@ pub struct Ident {
     request: Vec<u8>,
     deadline: Instant,
     phase: Phase,
+    max: usize,
 }
 
 fn plain(ip: IpAddr) -> IpAddr {
@@ -89,6 +107,17 @@ impl Ident {
     /// Ask the client at `remote` who owns its end of the connection
     /// between `remote` and `local`.
     pub fn start(local: SocketAddr, remote: SocketAddr, timeout: Duration, now: Instant) -> Ident {
+        Ident::start_with_max(local, remote, timeout, now, TCPSERVER_MAX)
+    }
+
+    /// [`Ident::start`] with another length limit (see [`Reply::with_max`]).
+    pub fn start_with_max(
+        local: SocketAddr,
+        remote: SocketAddr,
+        timeout: Duration,
+        now: Instant,
+        max: usize,
+    ) -> Ident {
         let request = format!("{} , {}\r\n", remote.port(), local.port()).into_bytes();
         let target = SocketAddr::new(plain(remote.ip()), 113);
         let (sock, phase) = match connect(plain(local.ip()), target) {
@@ -100,6 +129,7 @@ impl Ident {
             request,
             deadline: now + timeout,
             phase,
+            max,
         }
     }
 
@@ -130,6 +160,23 @@ impl Ident {
             Phase::Done(_) => return None,
         };
         Some((sock.as_fd(), ev))
+    }
+
+    /// Wait for the answer (tcp-env, which has nothing else to do).
+    pub fn finish_blocking(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if self.is_done() {
+                return self.take();
+            }
+            let now = Instant::now();
+            let wait = self.deadline.saturating_duration_since(now);
+            if let Some((fd, ev)) = self.interest() {
+                let mut fds = [nix::poll::PollFd::new(fd, ev)];
+                let ms = wait.as_millis().min(60_000) as u16 + 1;
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+            }
+            self.on_event(Instant::now());
+        }
     }
 
     pub fn deadline(&self) -> Option<Instant> {
@@ -168,7 +215,7 @@ impl Ident {
                     Ok(n) => {
                         *off += n;
                         if *off >= self.request.len() {
-                            self.phase = Phase::Reading(Reply::default());
+                            self.phase = Phase::Reading(Reply::with_max(self.max));
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,

@@ -24,7 +24,13 @@ use socket2::{Domain, Socket, Type};
 use crate::dns::{self, Verdict};
 
 /// djb's UDP timeouts, one per round over all servers.
-const UDP_TIMEOUTS: [u64; 4] = [1, 3, 11, 45];
+const DJB_TIMEOUTS: &[u64] = &[1, 3, 11, 45];
+/// The round in which djb waits out a refusal or a server failure
+/// instead of moving on (a restarting dnscache gets time to come back).
+const DJB_PATIENT_ROUND: Option<usize> = Some(2);
+/// The C library's defaults (`timeout:5 attempts:2`), which qmail's
+/// tcp-env gets through `res_query`.
+pub const LIBC_TIMEOUTS: &[u64] = &[5, 5];
 /// djb's timeout for one TCP attempt.
 const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_SERVERS: usize = 16;
@@ -114,9 +120,20 @@ pub struct Resolver {
     checked: Option<Instant>,
     mtime: Option<SystemTime>,
     rng: Rng,
+    timeouts: &'static [u64],
+    patient_round: Option<usize>,
 }
 
 impl Resolver {
+    /// A resolver with another retry schedule, never waiting out a
+    /// refusal (qmail's tcp-env: [`LIBC_TIMEOUTS`]).
+    pub fn with_timeouts(dnscacheip: Option<&str>, timeouts: &'static [u64]) -> Resolver {
+        let mut r = Resolver::new(dnscacheip);
+        r.timeouts = timeouts;
+        r.patient_round = None;
+        r
+    }
+
     /// `dnscacheip` is the value of `$DNSCACHEIP` at startup.
     pub fn new(dnscacheip: Option<&str>) -> Resolver {
         let fixed = dnscacheip.map(parse_dnscacheip);
@@ -126,6 +143,8 @@ impl Resolver {
             checked: None,
             mtime: None,
             rng: Rng::new(),
+            timeouts: DJB_TIMEOUTS,
+            patient_round: DJB_PATIENT_ROUND,
         }
     }
 
@@ -165,6 +184,8 @@ impl Resolver {
             server: 0,
             state: State::Idle,
             last_error: None,
+            timeouts: self.timeouts,
+            patient_round: self.patient_round,
         };
         q.next_udp(now, false);
         q
@@ -226,6 +247,8 @@ pub struct Query {
     server: usize,
     state: State,
     last_error: Option<io::Error>,
+    timeouts: &'static [u64],
+    patient_round: Option<usize>,
 }
 
 fn udp_socket(server: SocketAddr) -> io::Result<UdpSocket> {
@@ -293,7 +316,7 @@ impl Query {
         if advance {
             self.server += 1;
         }
-        while self.round < UDP_TIMEOUTS.len() {
+        while self.round < self.timeouts.len() {
             while self.server < self.servers.len() {
                 let server = self.servers[self.server];
                 let sent = udp_socket(server).and_then(|s| {
@@ -305,7 +328,7 @@ impl Query {
                 });
                 match sent {
                     Ok(sock) => {
-                        let deadline = now + Duration::from_secs(UDP_TIMEOUTS[self.round]);
+                        let deadline = now + Duration::from_secs(self.timeouts[self.round]);
                         self.state = State::Udp { sock, deadline };
                         return;
                     }
@@ -372,7 +395,7 @@ impl Query {
                     Verdict::ServerFailed => {
                         self.last_error = Some(io::Error::from_raw_os_error(libc::EAGAIN));
                         // djb waits out the third round rather than skip.
-                        if self.round == 2 {
+                        if self.patient_round == Some(self.round) {
                             continue;
                         }
                         return self.next_udp(now, true);
@@ -384,7 +407,7 @@ impl Query {
                 Err(e) => {
                     let refused = e.raw_os_error() == Some(libc::ECONNREFUSED);
                     self.last_error = Some(e);
-                    if refused && self.round == 2 {
+                    if refused && self.patient_round == Some(self.round) {
                         break;
                     }
                     return self.next_udp(now, true);
