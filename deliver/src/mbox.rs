@@ -161,6 +161,41 @@ mod tests {
         assert_eq!(body(b""), b"\n");
     }
 
+    proptest::proptest! {
+        /// Any message survives the trip: reading it back (drop the
+        /// separator line, remove one > from quoted From lines) gives the
+        /// message with a final newline, however the reads are split.
+        #[test]
+        fn quoting_round_trips(msg in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(b'\n'),
+                proptest::strategy::Just(b'>'),
+                proptest::sample::select(b"From x".to_vec()),
+                proptest::num::u8::ANY,
+            ],
+            0..200,
+        )) {
+            let whole = body(&msg);
+            let mut split = Vec::new();
+            write_body(&mut io::BufReader::with_capacity(1, &msg[..]), &mut split).unwrap();
+            proptest::prop_assert_eq!(&whole, &split);
+            let mut back = Vec::new();
+            let text = &whole[..whole.len() - 1];
+            for line in text.split_inclusive(|&b| b == b'\n') {
+                if line.starts_with(b">") && needs_quote(&line[1..]) {
+                    back.extend_from_slice(&line[1..]);
+                } else {
+                    back.extend_from_slice(line);
+                }
+            }
+            let mut want = msg.clone();
+            if want.last().is_some_and(|&b| b != b'\n') {
+                want.push(b'\n');
+            }
+            proptest::prop_assert_eq!(back, want);
+        }
+    }
+
     #[test]
     fn delivery_appends_and_a_held_lock_is_temporary() {
         let dir = tempfile::tempdir().unwrap();

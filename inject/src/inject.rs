@@ -784,6 +784,48 @@ mod tests {
         assert!(e.text.starts_with(b"unable to parse this line:\n"));
     }
 
+    /// Hands out its input one byte per read.
+    struct Trickle<'a>(&'a [u8]);
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.is_empty()) {
+                (Some((&b, rest)), false) => {
+                    buf[0] = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn input_split_at_every_byte_gives_the_same_message() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("control")).unwrap();
+        std::fs::write(dir.path().join("control/me"), "mail.example.com\n").unwrap();
+        let home = Home::new(dir.path());
+        let env = |k: &str| (k == "USER").then(|| b"joe".to_vec());
+        let msg: &[u8] = b"From x\nTo: a,\n b\nDate: d\nMessage-ID: <i@x>\nX: y\n\nbody\nlast";
+        let whole = |input: &mut dyn BufRead| {
+            let mut out = Vec::new();
+            run(&home, &env, [OsString::from("-n")], input, &mut out).unwrap();
+            out
+        };
+        let expect = whole(&mut &msg[..]);
+        assert_eq!(
+            String::from_utf8(expect.clone()).unwrap(),
+            "Return-Path: <joe@mail.example.com>\nFrom: joe@mail.example.com\n\
+             MBOX-Line: From x\nTo: a@mail.example.com, b@mail.example.com\n\
+             Date: d\nMessage-ID: <i@x>\nX: y\n\nbody\nlast\n"
+        );
+        for cut in 0..=msg.len() {
+            let (a, b) = msg.split_at(cut);
+            let mut r = io::BufReader::with_capacity(1, io::Read::chain(Trickle(a), Trickle(b)));
+            assert_eq!(whole(&mut r), expect, "cut at {cut}");
+        }
+    }
+
     #[test]
     fn usage_errors() {
         let s = settings(&[]);
