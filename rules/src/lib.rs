@@ -5,6 +5,9 @@
 //! fehcom's ucspi-tcp6. `man 5 tcprules` describes the formats.
 //!
 //! Where things are:
+//! - [`parse`]: one line of rules text, as 0.88 reads it (plus IPv6).
+//! - [`keys`]: the cdb keys of a rule's address (ranges, CIDR, IPv6).
+//! - [`compile`]: tcprules' job, text to cdb file, atomically.
 //! - [`lookup`] (module and function): the keys tried for a client, in
 //!   order; [`find`] also returns the matching key (tcprulescheck).
 //! - [`data`]: the record value (`D\0`, `+NAME=VALUE\0`): decisions and
@@ -18,13 +21,17 @@
 pub mod cdb_make;
 pub mod cdb_read;
 pub mod cidr;
+pub mod compile;
 pub mod data;
+pub mod keys;
 pub mod lookup;
+pub mod parse;
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+pub use compile::{compile, compile_bytes};
 pub use lookup::{Match, find, find_in, lookup};
 
 /// The client being judged, as tcpserver knows it.
