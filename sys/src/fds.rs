@@ -51,6 +51,23 @@ pub fn inherited(fd: RawFd) -> io::Result<OwnedFd> {
 /// process's other handles may name the wrong files, so nothing else may
 /// run (qmail-start's `die()`).
 pub fn exec_with_fds(argv: &[&OsStr], fds: Vec<OwnedFd>, fail_code: i32) -> ! {
+    exec_inner(argv, None, fds, fail_code)
+}
+
+/// [`exec_with_fds`] with the program's whole environment given as
+/// `NAME=value` entries instead of this process's.
+pub fn exec_with_fds_env(argv: &[&OsStr], env: &[&OsStr], fds: Vec<OwnedFd>, fail_code: i32) -> ! {
+    exec_inner(argv, Some(env), fds, fail_code)
+}
+
+fn exec_inner(argv: &[&OsStr], env: Option<&[&OsStr]>, fds: Vec<OwnedFd>, fail_code: i32) -> ! {
+    let envs: Option<Vec<CString>> = match env {
+        None => Some(Vec::new()),
+        Some(e) => e.iter().map(|a| CString::new(a.as_bytes()).ok()).collect(),
+    };
+    let Some(envs) = envs else { exit(fail_code) };
+    let mut envp: Vec<*const libc::c_char> = envs.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
     let args: Option<Vec<CString>> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()).ok())
@@ -86,8 +103,13 @@ pub fn exec_with_fds(argv: &[&OsStr], fds: Vec<OwnedFd>, fail_code: i32) -> ! {
         // SAFETY: closing the temporary copies made above.
         unsafe { libc::close(h) };
     }
-    // SAFETY: argv is an array of valid C strings ending in NULL.
-    unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
+    if env.is_some() {
+        // SAFETY: argv and envp are arrays of valid C strings ending in NULL.
+        unsafe { libc::execvpe(ptrs[0], ptrs.as_ptr(), envp.as_ptr()) };
+    } else {
+        // SAFETY: argv is an array of valid C strings ending in NULL.
+        unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
+    }
     exit(fail_code)
 }
 
