@@ -1,0 +1,277 @@
+//! The environment a handler sees and the log lines, compared with
+//! Debian's tcpserver (ucspi-tcp 0.88) where it is installed: plain,
+//! with DNS names and ident answers from servers on loopback, with the
+//! paranoid check, and for IPv6 and dual-stack listeners.
+
+mod tcpserver_support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use tcpserver_support::*;
+
+/// Run `args` + `127.0.0.1 0 /usr/bin/env` under `imp`, connect once from
+/// `from`; returns (env lines, log lines), ports normalised.
+fn env_and_log(
+    imp: Impl,
+    args: &[&str],
+    from: IpAddr,
+    extra_env: &[(&str, &str)],
+) -> (Vec<String>, Vec<String>) {
+    let bin = imp.path().unwrap();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["127.0.0.1", "0", "/usr/bin/env"]);
+    let srv = Server::start(&bin, &all, |c| {
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+    });
+    let (out, cport) = fetch_from(from, srv.addr());
+    let verbose = args
+        .iter()
+        .any(|a| a.starts_with('-') && !a.starts_with("-l") && a.contains('v'));
+    let log = if verbose { srv.wait_ends(1) } else { Vec::new() };
+    let ports = [(srv.port, "LPORT"), (cport, "RPORT")];
+    (env_lines(&out, &ports), normalise_all(&log, &ports))
+}
+
+#[test]
+fn plain_environment_and_log_match_debian() {
+    let stale = [
+        ("TCPREMOTEHOST", "stale.example"),
+        ("TCPREMOTEINFO", "stale"),
+        ("FOO", "bar"),
+    ];
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let (env, log) = env_and_log(Impl::Ours, &["-v", "-H", "-R", "-l", "0"], lo, &stale);
+    // The inherited TCPREMOTEHOST and TCPREMOTEINFO are removed (-H, -R);
+    // pathexec's order: each change takes the removed slot's last entry.
+    let want = [
+        "PATH=/usr/bin:/bin",
+        "DNSCACHEIP=127.0.0.254:9",
+        "FOO=bar",
+        "PROTO=TCP",
+        "TCPLOCALIP=127.0.0.1",
+        "TCPLOCALPORT=LPORT",
+        "TCPLOCALHOST=0",
+        "TCPREMOTEIP=127.0.0.1",
+        "TCPREMOTEPORT=RPORT",
+    ];
+    let mut got = env.clone();
+    got.sort();
+    let mut w: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    w.sort();
+    assert_eq!(got, w);
+    assert_eq!(
+        log,
+        [
+            "tcpserver: status: 0/40",
+            "tcpserver: status: 1/40",
+            "tcpserver: pid PID from 127.0.0.1",
+            "tcpserver: ok PID 0:127.0.0.1:LPORT :127.0.0.1::RPORT",
+            "tcpserver: end PID status 0",
+            "tcpserver: status: 0/40",
+        ]
+    );
+    if Impl::Debian.path().is_some() {
+        let (denv, dlog) = env_and_log(Impl::Debian, &["-v", "-H", "-R", "-l", "0"], lo, &stale);
+        // Byte for byte, in the same order.
+        assert_eq!(env, denv);
+        assert_eq!(log, dlog);
+    }
+}
+
+#[test]
+fn local_name_option_and_quiet_defaults_match_debian() {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    for args in [
+        &["-H", "-R", "-l", "mail.example"][..],
+        &["-HRlbox.example", "-Q"][..],
+        &["-q", "-H", "-R", "-l", ""][..],
+    ] {
+        let (env, _) = env_and_log(Impl::Ours, args, lo, &[]);
+        if Impl::Debian.path().is_some() {
+            let (denv, _) = env_and_log(Impl::Debian, args, lo, &[]);
+            assert_eq!(env, denv, "{args:?}");
+        }
+    }
+}
+
+/// DNS for the names: on a unique 127.x address on port 53 when root
+/// (Debian's resolver knows only port 53), else on any port (ours only).
+fn dns_for(records: &[(&str, Rec)]) -> (Dns, bool) {
+    if e2e::is_root() {
+        let ip = unique_loopback();
+        (Dns::start(SocketAddr::from((ip, 53)), records), true)
+    } else {
+        eprintln!("not root: DNS on a high port, no comparison with Debian");
+        (Dns::start("127.0.0.1:0".parse().unwrap(), records), false)
+    }
+}
+
+#[test]
+fn names_from_dns_and_ident_match_debian() {
+    if e2e::skip_unless_root("identd on port 113 of the client address") {
+        return;
+    }
+    let client = unique_loopback();
+    let records = [
+        (ptr_owner(IpAddr::V4(Ipv4Addr::LOCALHOST)), Rec::Ptr("Local.EXAMPLE.com".into())),
+        (ptr_owner(IpAddr::V4(client)), Rec::Ptr("Client.Ex_ample.COM".into())),
+    ];
+    let recs: Vec<(&str, Rec)> = records.iter().map(|(n, r)| (n.as_str(), r.clone())).collect();
+    let (dns, _) = dns_for(&recs);
+    let _identd = Identd::start(IpAddr::V4(client), "USERID : UNIX : we:ird%user");
+    let env = [("DNSCACHEIP", dns.dnscacheip())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (oenv, olog) = env_and_log(Impl::Ours, &["-v"], IpAddr::V4(client), &env);
+    let has = |e: &[String], s: &str| e.iter().any(|l| l == s);
+    assert!(has(&oenv, "TCPLOCALHOST=local.example.com"), "{oenv:?}");
+    assert!(has(&oenv, "TCPREMOTEHOST=client.ex_ample.com"), "{oenv:?}");
+    assert!(has(&oenv, "TCPREMOTEINFO=we:ird%user"), "{oenv:?}");
+    let ok = format!(
+        "tcpserver: ok PID local.example.com:127.0.0.1:LPORT client.ex_ample.com:{client}:we?ird?user:RPORT"
+    );
+    assert!(olog.contains(&ok), "{olog:#?}");
+    if Impl::Debian.path().is_some() {
+        let (denv, dlog) = env_and_log(Impl::Debian, &["-v"], IpAddr::V4(client), &env);
+        assert_eq!(oenv, denv);
+        assert_eq!(olog, dlog);
+    }
+}
+
+#[test]
+fn ident_oddities_match_debian() {
+    if e2e::skip_unless_root("identd on port 113 of the client address") {
+        return;
+    }
+    // Fewer than three colons: an empty but set TCPREMOTEINFO. A value
+    // over 100 bytes is cut in the log. No reply: unset.
+    let long = "x".repeat(150);
+    for reply in [
+        "ERROR : NO-USER".to_string(),
+        format!("USERID : UNIX : {long}"),
+        "!".to_string(),
+    ] {
+        let client = unique_loopback();
+        let _identd = Identd::start(IpAddr::V4(client), &reply);
+        let args = ["-v", "-H", "-l", "0"];
+        let (oenv, olog) = env_and_log(Impl::Ours, &args, IpAddr::V4(client), &[]);
+        if reply.starts_with("ERROR") {
+            assert!(oenv.iter().any(|l| l == "TCPREMOTEINFO="), "{oenv:?}");
+        }
+        if reply == "!" {
+            assert!(!oenv.iter().any(|l| l.starts_with("TCPREMOTEINFO")), "{oenv:?}");
+        }
+        if Impl::Debian.path().is_some() {
+            let (denv, dlog) = env_and_log(Impl::Debian, &args, IpAddr::V4(client), &[]);
+            assert_eq!(oenv, denv, "{reply}");
+            assert_eq!(olog, dlog, "{reply}");
+        }
+    }
+}
+
+#[test]
+fn paranoid_check_both_ways_matches_debian() {
+    let good = unique_loopback();
+    let liar = unique_loopback();
+    let records = [
+        (ptr_owner(IpAddr::V4(good)), Rec::Ptr("good.example".into())),
+        ("good.example".to_string(), Rec::A(good)),
+        (ptr_owner(IpAddr::V4(liar)), Rec::Ptr("liar.example".into())),
+        ("liar.example".to_string(), Rec::A(Ipv4Addr::new(10, 9, 9, 9))),
+    ];
+    let recs: Vec<(&str, Rec)> = records.iter().map(|(n, r)| (n.as_str(), r.clone())).collect();
+    let (dns, port53) = dns_for(&recs);
+    let env = [("DNSCACHEIP", dns.dnscacheip())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for (from, host) in [(good, Some("good.example")), (liar, None)] {
+        for args in [&["-v", "-R", "-l", "0", "-p"][..], &["-v", "-R", "-l", "0"][..]] {
+            let (oenv, olog) = env_and_log(Impl::Ours, args, IpAddr::V4(from), &env);
+            let shown = oenv
+                .iter()
+                .find_map(|l| l.strip_prefix("TCPREMOTEHOST="))
+                .map(str::to_string);
+            let paranoid = args.contains(&"-p");
+            let want = if paranoid { host } else { Some(if host.is_some() { "good.example" } else { "liar.example" }) };
+            assert_eq!(shown.as_deref(), want, "{args:?} from {from}");
+            if port53 && Impl::Debian.path().is_some() {
+                let (denv, dlog) = env_and_log(Impl::Debian, args, IpAddr::V4(from), &env);
+                assert_eq!(oenv, denv);
+                assert_eq!(olog, dlog);
+            }
+        }
+    }
+}
+
+#[test]
+fn without_h_and_l_no_dns_query_is_made() {
+    let dns = Dns::start("127.0.0.1:0".parse().unwrap(), &[]);
+    let env = [("DNSCACHEIP", dns.dnscacheip())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let (oenv, _) = env_and_log(Impl::Ours, &["-H", "-R", "-l", "0"], lo, &env);
+    assert!(oenv.iter().any(|l| l == "TCPLOCALHOST=0"));
+    assert_eq!(dns.queries.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // With lookups on but no names known: both PTR queries, names unset.
+    let (oenv, olog) = env_and_log(Impl::Ours, &["-v", "-R"], lo, &env);
+    assert!(dns.queries.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    assert!(!oenv.iter().any(|l| l.starts_with("TCPLOCALHOST") || l.starts_with("TCPREMOTEHOST")));
+    assert!(olog.contains(&"tcpserver: ok PID :127.0.0.1:LPORT :127.0.0.1::RPORT".to_string()));
+}
+
+#[test]
+fn ipv6_clients_get_the_tcp6_variables() {
+    let bin = Impl::Ours.path().unwrap();
+    let srv = Server::start(&bin, &["-v", "-H", "-R", "-l", "0", "::1", "0", "/usr/bin/env"], |_| {});
+    let to: SocketAddr = format!("[::1]:{}", srv.port).parse().unwrap();
+    let (out, cport) = fetch(to);
+    let ports = [(srv.port, "LPORT"), (cport, "RPORT")];
+    let mut env = env_lines(&out, &ports);
+    env.sort();
+    let mut want: Vec<String> = [
+        "DNSCACHEIP=127.0.0.254:9",
+        "PATH=/usr/bin:/bin",
+        "PROTO=TCP6",
+        "TCP6LOCALHOST=0",
+        "TCP6LOCALIP=::1",
+        "TCP6LOCALPORT=LPORT",
+        "TCP6REMOTEIP=::1",
+        "TCP6REMOTEPORT=RPORT",
+        "TCPLOCALHOST=0",
+        "TCPLOCALIP=::1",
+        "TCPLOCALPORT=LPORT",
+        "TCPREMOTEIP=::1",
+        "TCPREMOTEPORT=RPORT",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    want.sort();
+    assert_eq!(env, want);
+    let log = normalise_all(&srv.wait_ends(1), &ports);
+    assert!(
+        log.contains(&"tcpserver: pid PID from ::1".to_string())
+            && log.contains(&"tcpserver: ok PID 0:::1:LPORT :::1::RPORT".to_string()),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn dual_stack_ipv4_clients_look_exactly_like_0_88() {
+    let bin = Impl::Ours.path().unwrap();
+    let args = ["-v", "-H", "-R", "-l", "0"];
+    let mut a: Vec<&str> = args.to_vec();
+    a.extend([":0", "0", "/usr/bin/env"]);
+    let srv = Server::start(&bin, &a, |_| {});
+    let (out, cport) = fetch(srv.addr());
+    let ports = [(srv.port, "LPORT"), (cport, "RPORT")];
+    let env = env_lines(&out, &ports);
+    let log = normalise_all(&srv.wait_ends(1), &ports);
+    let (v4env, v4log) = env_and_log(Impl::Ours, &args, IpAddr::V4(Ipv4Addr::LOCALHOST), &[]);
+    assert_eq!(env, v4env);
+    assert_eq!(log, v4log);
+    // And an IPv6 client of the same socket is a TCP6 one.
+    let to: SocketAddr = format!("[::1]:{}", srv.port).parse().unwrap();
+    let (out, _) = fetch(to);
+    assert!(out.lines().any(|l| l == "PROTO=TCP6"), "{out}");
+}

@@ -1,0 +1,478 @@
+//! Shared by the `tcpserver_*` and `tcpenv_*` tests: run a tcpserver
+//! (ours or Debian's) and read its log, connect from chosen loopback
+//! addresses, a DNS server and an identd on loopback, rules compiled to a
+//! cdb, and normalising pids and ports for byte comparisons.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use e2e::Proc;
+
+/// How long any single step of a test may take.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// Which implementation to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impl {
+    Ours,
+    Debian,
+}
+
+impl Impl {
+    /// The binary, or `None` (skip) for a Debian tool that is missing.
+    pub fn path(self) -> Option<PathBuf> {
+        match self {
+            Impl::Ours => Some(e2e::bin("tcpserver")),
+            Impl::Debian => e2e::original("/usr/bin/tcpserver"),
+        }
+    }
+
+    /// Ours, and Debian's when installed.
+    pub fn both() -> Vec<Impl> {
+        let mut v = vec![Impl::Ours];
+        if Impl::Debian.path().is_some() {
+            v.push(Impl::Debian);
+        }
+        v
+    }
+}
+
+/// The environment every server in these tests starts with (nothing of
+/// the test runner's leaks in, so ours and Debian's see the same).
+pub fn base_env(cmd: &mut Command) {
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("DNSCACHEIP", "127.0.0.254:9");
+}
+
+/// A running tcpserver whose stderr is collected line by line.
+pub struct Server {
+    pub proc: Proc,
+    pub port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+    _reader: JoinHandle<()>,
+}
+
+impl Server {
+    /// Start `bin` with `-1` added before `args`; waits for the port.
+    pub fn start(bin: &Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
+        let mut cmd = Command::new(bin);
+        base_env(&mut cmd);
+        setup(&mut cmd);
+        cmd.arg("-1")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Server::spawn(cmd)
+    }
+
+    /// Start a prepared command that prints the port on stdout.
+    pub fn spawn(mut cmd: Command) -> Server {
+        let mut proc = Proc::spawn(&mut cmd).expect("spawn tcpserver");
+        let stdout = proc.child.stdout.take().unwrap();
+        let (line, _) = e2e::read_line_from(stdout, STEP).expect("tcpserver printed no port");
+        let port: u16 = line.trim().parse().expect("port number");
+        let stderr = proc.child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        let reader = std::thread::spawn(move || {
+            let mut br = BufReader::new(stderr);
+            let mut line = String::new();
+            while br.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                l2.lock().unwrap().push(line.trim_end_matches('\n').to_string());
+                line.clear();
+            }
+        });
+        Server {
+            proc,
+            port,
+            lines,
+            _reader: reader,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Wait until `pred` holds for the log; panics after [`STEP`].
+    pub fn wait_log(&self, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+        e2e::poll_until(STEP, || {
+            let l = self.log();
+            pred(&l).then_some(l)
+        })
+        .unwrap_or_else(|| panic!("log never showed {what}: {:#?}", self.log()))
+    }
+
+    /// Wait until `n` `end` lines are in the log, each followed by its
+    /// `status` line.
+    pub fn wait_ends(&self, n: usize) -> Vec<String> {
+        self.wait_log(&format!("{n} end lines"), |l| {
+            l.iter().filter(|x| x.starts_with("tcpserver: end ")).count() >= n
+                && l.last().is_some_and(|x| x.starts_with("tcpserver: status: "))
+        })
+    }
+
+    /// Wait for the server to exit (after a signal); its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        self.proc.wait_timeout(STEP).and_then(|s| s.code())
+    }
+}
+
+/// A connection from `from` (a loopback address, port chosen by the
+/// kernel) to `to`.
+pub fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        None,
+    )
+    .unwrap();
+    s.bind(&SocketAddr::new(from, 0).into()).unwrap();
+    s.connect_timeout(&to.into(), STEP).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    s
+}
+
+pub fn connect(to: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&to, STEP).unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    s
+}
+
+/// Everything the server side writes until it closes.
+pub fn read_all(mut s: TcpStream) -> String {
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read until EOF");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Connect, read everything, return (output, client port).
+pub fn fetch(to: SocketAddr) -> (String, u16) {
+    let s = connect(to);
+    let port = s.local_addr().unwrap().port();
+    (read_all(s), port)
+}
+
+pub fn fetch_from(from: IpAddr, to: SocketAddr) -> (String, u16) {
+    let s = connect_from(from, to);
+    let port = s.local_addr().unwrap().port();
+    (read_all(s), port)
+}
+
+/// A loopback address no other test uses: 127.X.Y.Z with X from this
+/// process and Y.Z from a counter.
+pub fn unique_loopback() -> Ipv4Addr {
+    static N: AtomicUsize = AtomicUsize::new(1);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let x = 100 + (std::process::id() % 150) as u8;
+    Ipv4Addr::new(127, x, (n / 250) as u8, (n % 250) as u8 + 1)
+}
+
+/// Replace pids (after `pid`, `ok`, `deny`, `end`) with `PID` and the
+/// given port numbers with names, so two runs compare equal.
+pub fn normalise(line: &str, ports: &[(u16, &str)]) -> String {
+    let mut words: Vec<String> = line.split(' ').map(str::to_string).collect();
+    for i in 1..words.len() {
+        if matches!(words[i - 1].as_str(), "pid" | "ok" | "deny" | "end")
+            && words[i].chars().all(|c| c.is_ascii_digit())
+            && !words[i].is_empty()
+        {
+            words[i] = "PID".into();
+        }
+    }
+    let mut s = words.join(" ");
+    for (p, name) in ports {
+        let p = p.to_string();
+        // Ports appear after ':' or '=' and end the field.
+        for sep in [':', '='] {
+            let from_end = format!("{sep}{p}");
+            if s.ends_with(&from_end) {
+                s.truncate(s.len() - from_end.len());
+                s.push(sep);
+                s.push_str(name);
+            }
+            s = s.replace(&format!("{sep}{p} "), &format!("{sep}{name} "));
+            s = s.replace(&format!("{sep}{p}:"), &format!("{sep}{name}:"));
+        }
+    }
+    s
+}
+
+pub fn normalise_all(lines: &[String], ports: &[(u16, &str)]) -> Vec<String> {
+    lines.iter().map(|l| normalise(l, ports)).collect()
+}
+
+/// A records table for [`Dns`]: dotted owner name (any case) to data.
+#[derive(Debug, Clone)]
+pub enum Rec {
+    Ptr(String),
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+}
+
+/// A DNS server on loopback answering from a fixed table; NXDOMAIN for
+/// names it does not know. Stops when dropped.
+pub struct Dns {
+    pub addr: SocketAddr,
+    pub queries: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn wire_name(dotted: &str) -> Vec<u8> {
+    let mut w = Vec::new();
+    for l in dotted.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        w.push(l.len() as u8);
+        w.extend_from_slice(l.as_bytes());
+    }
+    w.push(0);
+    w
+}
+
+/// The in-addr.arpa / ip6.arpa owner name of `ip`.
+pub fn ptr_owner(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::new();
+            for b in v6.octets().iter().rev() {
+                s.push_str(&format!("{:x}.{:x}.", b & 15, b >> 4));
+            }
+            s + "ip6.arpa"
+        }
+    }
+}
+
+fn answer(q: &[u8], table: &HashMap<String, Vec<Rec>>) -> Option<Vec<u8>> {
+    if q.len() < 12 {
+        return None;
+    }
+    let mut pos = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(pos)? as usize;
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(pos..pos + len)?).to_lowercase());
+        pos += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(pos)?, *q.get(pos + 1)?]);
+    let qend = pos + 4;
+    let name = labels.join(".");
+    let recs = table.get(&name);
+    let mut r = q.get(..qend)?.to_vec();
+    r[2] = 0x81 | (q[2] & 0x01);
+    r[3] = if recs.is_none() { 0x83 } else { 0x80 };
+    r[6] = 0;
+    r[7] = 0;
+    let mut n = 0u8;
+    for rec in recs.into_iter().flatten() {
+        let (t, data) = match rec {
+            Rec::Ptr(n) => (12u16, wire_name(n)),
+            Rec::A(a) => (1, a.octets().to_vec()),
+            Rec::Aaaa(a) => (28, a.octets().to_vec()),
+        };
+        if t != qtype {
+            continue;
+        }
+        n += 1;
+        r.extend_from_slice(&[0xc0, 12]);
+        r.extend_from_slice(&t.to_be_bytes());
+        r.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        r.extend_from_slice(&data);
+    }
+    r[7] = n;
+    Some(r)
+}
+
+impl Dns {
+    /// Serve `records` (owner name, data) on `bind` (port 0: any).
+    pub fn start(bind: SocketAddr, records: &[(&str, Rec)]) -> Dns {
+        let mut table: HashMap<String, Vec<Rec>> = HashMap::new();
+        for (name, rec) in records {
+            table
+                .entry(name.to_lowercase().trim_end_matches('.').to_string())
+                .or_default()
+                .push(rec.clone());
+        }
+        let sock = UdpSocket::bind(bind).expect("bind DNS server");
+        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let addr = sock.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let queries = Arc::new(AtomicUsize::new(0));
+        let (s2, q2) = (stop.clone(), queries.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !s2.load(Ordering::SeqCst) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    q2.fetch_add(1, Ordering::SeqCst);
+                    if let Some(r) = answer(&buf[..n], &table) {
+                        let _ = sock.send_to(&r, from);
+                    }
+                }
+            }
+        });
+        Dns {
+            addr,
+            queries,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The `$DNSCACHEIP` value naming this server (with the port when it
+    /// is not 53: our extension).
+    pub fn dnscacheip(&self) -> String {
+        if self.addr.port() == 53 {
+            self.addr.ip().to_string()
+        } else {
+            self.addr.to_string()
+        }
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An identd on `ip`:113 (root only) that answers each query line with
+/// `QUERY : reply` (or the raw `reply` when it starts with `!`).
+pub struct Identd {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Identd {
+    pub fn start(ip: IpAddr, reply: &str) -> Identd {
+        let l = TcpListener::bind((ip, 113)).expect("bind identd (root?)");
+        l.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let reply = reply.to_string();
+        let thread = std::thread::spawn(move || {
+            while !s2.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((mut c, _)) => {
+                        let _ = c.set_nonblocking(false);
+                        let _ = c.set_read_timeout(Some(STEP));
+                        let mut br = BufReader::new(c.try_clone().unwrap());
+                        let mut q = String::new();
+                        let _ = br.read_line(&mut q);
+                        let out = match reply.strip_prefix('!') {
+                            Some(raw) => raw.to_string(),
+                            None => format!("{} : {}\r\n", q.trim_end(), reply),
+                        };
+                        let _ = c.write_all(out.as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Identd {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Identd {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Compile `rules` text to `cdb` with tcprules (Debian's when installed,
+/// else ours); the temporary file sits next to it.
+pub fn compile_rules(cdb: &Path, rules: &str) {
+    let tool = if Path::new("/usr/bin/tcprules").exists() {
+        PathBuf::from("/usr/bin/tcprules")
+    } else {
+        e2e::bin("tcprules")
+    };
+    let tmp = cdb.with_extension("tmp");
+    let mut child = Command::new(tool)
+        .arg(cdb)
+        .arg(&tmp)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run tcprules");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rules.as_bytes())
+        .unwrap();
+    let st = child.wait().unwrap();
+    assert!(st.success(), "tcprules failed on {rules:?}");
+}
+
+/// Write an executable shell script.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Lines of `text` with the port values replaced, for env dumps.
+pub fn env_lines(text: &str, ports: &[(u16, &str)]) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let mut l = l.to_string();
+            for (p, name) in ports {
+                for key in ["TCPLOCALPORT=", "TCPREMOTEPORT=", "TCP6LOCALPORT=", "TCP6REMOTEPORT="] {
+                    if l == format!("{key}{p}") {
+                        l = format!("{key}{name}");
+                    }
+                }
+            }
+            l
+        })
+        .collect()
+}
+
+/// Wait until `f` holds, at most [`STEP`].
+pub fn eventually(what: &str, f: impl FnMut() -> bool) {
+    let mut f = f;
+    assert!(
+        e2e::poll_until(STEP, || f().then_some(())).is_some(),
+        "timed out waiting for {what}"
+    );
+}
+
+/// Seconds since `t`, for messages.
+pub fn since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
