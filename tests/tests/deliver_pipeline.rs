@@ -118,8 +118,12 @@ impl System {
     }
 
     fn inject(&self, args: &[&str], msg: &str) {
+        self.submit("qmail-inject", args, msg);
+    }
+
+    fn submit(&self, prog: &str, args: &[&str], msg: &str) {
         use std::io::Write;
-        let mut cmd = Command::new(self.bindir.join("qmail-inject"));
+        let mut cmd = Command::new(self.bindir.join(prog));
         cmd.args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -221,4 +225,37 @@ fn a_nonexistent_local_user_bounces_to_the_sender() {
         "{m}"
     );
     assert!(m.contains("Subject: lost\n\nwhere?\n"), "{m}");
+}
+
+#[test]
+fn sendmail_t_reaches_the_maildir() {
+    let sys = System::start();
+    // Bcc goes to joe's extension "copy", delivered to the same Maildir.
+    let copy = sys.root.join("mail/joe/.qmail-copy");
+    fs::write(&copy, "./Maildir/\n").unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
+    give_away(&copy);
+    sys.submit(
+        "sendmail",
+        &["-t", "-oi", "-f", "boss@mail.example.com", "-F", "The Boss"],
+        "To: joe@mail.example.com\nBcc: joe-copy@mail.example.com\nSubject: memo\n\n.\nbody\n",
+    );
+    let mail = sys.wait_for_mail(2);
+    let rp = "Return-Path: <boss@mail.example.com>\n";
+    assert!(
+        mail.iter()
+            .any(|m| m.starts_with(&format!("{rp}Delivered-To: joe@mail.example.com\n")))
+    );
+    assert!(
+        mail.iter()
+            .any(|m| m.starts_with(&format!("{rp}Delivered-To: joe-copy@mail.example.com\n")))
+    );
+    for m in &mail {
+        assert!(
+            m.contains("\nFrom: \"The Boss\" <boss@mail.example.com>\n"),
+            "{m}"
+        );
+        assert!(!m.contains("Bcc"), "{m}");
+        assert!(m.ends_with("\nSubject: memo\n\n.\nbody\n"), "{m}");
+    }
 }
