@@ -176,11 +176,13 @@ fn handshake(
 }
 
 /// Stream the message from `message` through the encoder (qmail's
-/// `blast()`).
+/// `blast()`). The last piece of the body goes out in one write with
+/// the final dot, so Nagle's algorithm never holds the dot back waiting
+/// for an acknowledgement.
 fn send_body(t: &mut Transport, session: &mut Session, message: &mut File) {
     let mut enc = Encoder::new();
     let mut chunk = vec![0u8; BODY_CHUNK];
-    let mut out = Vec::with_capacity(BODY_CHUNK + BODY_CHUNK / 16);
+    let mut out = Vec::with_capacity(2 * BODY_CHUNK + BODY_CHUNK / 8);
     loop {
         let n = match message.read(&mut chunk) {
             Ok(0) => break,
@@ -188,13 +190,14 @@ fn send_body(t: &mut Transport, session: &mut Session, message: &mut File) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return session.fail_local(Letter::Z, text::READ),
         };
-        out.clear();
         enc.encode(&chunk[..n], &mut out);
-        if t.write_all(&out).is_err() {
-            return session.dropped();
+        if out.len() >= BODY_CHUNK {
+            if t.write_all(&out).is_err() {
+                return session.dropped();
+            }
+            out.clear();
         }
     }
-    out.clear();
     if enc.finish(&mut out).is_err() {
         return session.fail_local(Letter::D, text::PARTIAL_LINE);
     }

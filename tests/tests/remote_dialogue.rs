@@ -177,13 +177,25 @@ fn every_reply_class_is_mapped_as_qmail_does() {
             let out = home.run(&ARGS, MESSAGE);
             assert_eq!(show(&out), *want, "case {i}, pipelining {pipelining}");
             let seen = server.wait_for(1);
-            assert_eq!(
-                seen[0].commands.last().map(String::as_str),
-                Some("QUIT"),
-                "case {i}: qmail-remote says QUIT"
-            );
+            // After a pipelined MAIL refusal qmail-remote says QUIT and
+            // leaves without reading the RCPT and DATA replies, so its
+            // close may reset the connection before the server reads
+            // the QUIT: only check QUIT where nothing was left unread.
+            let unread = pipelining && fake_mail_refused(i);
+            if !unread {
+                assert_eq!(
+                    seen[0].commands.last().map(String::as_str),
+                    Some("QUIT"),
+                    "case {i}: qmail-remote says QUIT"
+                );
+            }
         }
     }
+}
+
+/// Cases 4 and 5 above refuse MAIL.
+fn fake_mail_refused(case: usize) -> bool {
+    matches!(case, 4 | 5)
 }
 
 #[test]
