@@ -259,3 +259,29 @@ fn sendmail_t_reaches_the_maildir() {
         assert!(m.ends_with("\nSubject: memo\n\n.\nbody\n"), "{m}");
     }
 }
+
+#[test]
+fn a_dot_qmail_forward_goes_back_through_the_queue() {
+    let sys = System::start();
+    let fwd = sys.root.join("mail/joe/.qmail-fwd");
+    fs::write(&fwd, "&joe@mail.example.com\n").unwrap();
+    fs::set_permissions(&fwd, fs::Permissions::from_mode(0o644)).unwrap();
+    give_away(&fwd);
+    sys.inject(&["joe-fwd@mail.example.com"], "Subject: fwd\n\nforwarded\n");
+    let mail = sys.wait_for_mail(1);
+    let m = &mail[0];
+    // The forwarded copy keeps the original sender and carries both
+    // Delivered-To lines, the newest first.
+    assert!(
+        m.starts_with(
+            "Return-Path: <joe@mail.example.com>\nDelivered-To: joe@mail.example.com\n\
+             Received: (qmail "
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("\nDelivered-To: joe-fwd@mail.example.com\nReceived: (qmail "),
+        "{m}"
+    );
+    assert!(m.ends_with("Subject: fwd\n\nforwarded\n"), "{m}");
+}
