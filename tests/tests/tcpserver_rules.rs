@@ -218,3 +218,37 @@ fn rules_recompiled_during_traffic_never_break_a_connection() {
         .filter(|l| l.starts_with("tcpserver: end "))
         .all(|l| l.ends_with(" status 0")));
 }
+
+#[test]
+fn ipv6_and_cidr_rules_on_a_dual_stack_socket() {
+    // IPv6 and CIDR keys need our tcprules (0.88's has neither).
+    let dir = tempfile::tempdir().unwrap();
+    let cdb = dir.path().join("six.cdb");
+    let tmp = dir.path().join("six.tmp");
+    let rules = "::1:allow,V6=\"yes\"\n127.0.0.0/8:allow,NET=\"loopback\"\n127.0.0.9:deny\n:deny\n";
+    let mut child = std::process::Command::new(e2e::bin("tcprules"))
+        .arg(&cdb)
+        .arg(&tmp)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let bin = Impl::Ours.path().unwrap();
+    let srv = Server::start(
+        &bin,
+        &["-v", "-H", "-R", "-l", "0", "-x", cdb.to_str().unwrap(), ":0", "0", "/usr/bin/env"],
+        |_| {},
+    );
+    let six: std::net::SocketAddr = format!("[::1]:{}", srv.port).parse().unwrap();
+    let (out, _) = fetch(six);
+    assert!(out.lines().any(|l| l == "V6=yes") && out.contains("PROTO=TCP6"), "{out}");
+    let (out, _) = fetch_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5)), srv.addr());
+    assert!(out.lines().any(|l| l == "NET=loopback") && out.contains("PROTO=TCP\n"), "{out}");
+    // An exact address beats the CIDR rule.
+    let (out, _) = fetch_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)), srv.addr());
+    assert_eq!(out, "");
+    let log = srv.wait_ends(3);
+    assert!(log.iter().any(|l| l.starts_with("tcpserver: deny ") && l.contains(":127.0.0.9::")), "{log:#?}");
+}
