@@ -15,7 +15,6 @@
 
 mod queue_support;
 
-use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,39 +25,12 @@ const T: Duration = Duration::from_secs(30);
 
 fn system() -> System {
     let s = System::new();
-    s.script(
-        "qmail-getpw",
-        "printf 'u\\0%s\\0%s\\0%s\\0-\\0%s\\0' \"$(id -u)\" \"$(id -g)\" \"$QMAILHOME/mail\" \"$1\"",
-    );
-    s.script(
-        "qmail-local",
-        r#"case "$4" in
-soft*) echo "Sorry, try later. (#4.3.0)"; exit 111;;
-hard*) echo "Sorry, no mailbox here by that name. (#5.1.1)"; exit 100;;
-esac
-f="$QMAILHOME/mail/$4.$$"
-{ echo "sender <$8>"; cat; } > "$f.tmp" && mv "$f.tmp" "$f"
-echo "did 0+0+1"
-exit 0"#,
-    );
-    s.chown_all();
+    s.standin_delivery();
     s
 }
 
-/// Messages the stand-in delivered to `local`.
 fn mailbox(s: &System, local: &str) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(s.home.join("mail"))
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.unwrap();
-            let name = e.file_name().into_string().unwrap();
-            let (l, rest) = name.rsplit_once('.')?;
-            (l == local && rest.chars().all(|c| c.is_ascii_digit()))
-                .then(|| fs::read_to_string(e.path()).unwrap())
-        })
-        .collect();
-    v.sort();
-    v
+    s.mailbox(local)
 }
 
 fn only_id(s: &System) -> u64 {

@@ -136,6 +136,45 @@ impl System {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
+    /// Stand-in qmail-getpw and qmail-local: a local part starting `soft`
+    /// fails temporarily (exit 111), `hard` permanently (exit 100);
+    /// anything else is written to `mail/<local>.<pid>` after a line
+    /// `sender <...>`.
+    pub fn standin_delivery(&self) {
+        self.script(
+            "qmail-getpw",
+            "printf 'u\\0%s\\0%s\\0%s\\0-\\0%s\\0' \"$(id -u)\" \"$(id -g)\" \"$QMAILHOME/mail\" \"$1\"",
+        );
+        self.script(
+            "qmail-local",
+            r#"case "$4" in
+soft*) echo "Sorry, try later. (#4.3.0)"; exit 111;;
+hard*) echo "Sorry, no mailbox here by that name. (#5.1.1)"; exit 100;;
+esac
+f="$QMAILHOME/mail/$4.$$"
+{ echo "sender <$8>"; cat; } > "$f.tmp" && mv "$f.tmp" "$f"
+echo "did 0+0+1"
+exit 0"#,
+        );
+        self.chown_all();
+    }
+
+    /// What the stand-in qmail-local delivered to `local`, sorted.
+    pub fn mailbox(&self, local: &str) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.home.join("mail"))
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().into_string().unwrap();
+                let (l, rest) = name.rsplit_once('.')?;
+                (l == local && rest.chars().all(|c| c.is_ascii_digit()))
+                    .then(|| fs::read_to_string(e.path()).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Our real binary `name` in `bin/`.
     pub fn real(&self, name: &str) {
         install(&e2e::bin(name), &self.home.join("bin").join(name));
