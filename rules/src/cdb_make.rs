@@ -142,8 +142,7 @@ mod tests {
     #[test]
     fn the_sample_cdb_comes_out_byte_for_byte() {
         // The records of tcprules-sample.cdb, in file order.
-        let recs: Vec<(Vec<u8>, Vec<u8>)> = crate::cdb_read::Cdb::new(FIXTURE)
-            .records()
+        let recs: Vec<(Vec<u8>, Vec<u8>)> = crate::cdb_read::records(FIXTURE)
             .map(|r| r.map(|(k, d)| (k.to_vec(), d.to_vec())))
             .collect::<io::Result<_>>()
             .unwrap();

@@ -99,7 +99,7 @@ pub fn compile_bytes(text: &[u8]) -> Result<Vec<u8>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdb_read::Cdb;
+    use crate::cdb_read::records;
 
     const SAMPLE_RULES: &[u8] = include_bytes!("../testdata/tcprules-sample.rules");
     const SAMPLE_CDB: &[u8] = include_bytes!("../testdata/tcprules-sample.cdb");
@@ -173,7 +173,7 @@ mod tests {
             };
             if let Some(key) = addition {
                 let f = got.unwrap();
-                let recs: Vec<_> = Cdb::new(&f).records().map(Result::unwrap).collect();
+                let recs: Vec<_> = records(&f).map(Result::unwrap).collect();
                 assert_eq!(recs, [(key, &b""[..])]);
                 cases += 1;
                 continue;
@@ -189,8 +189,7 @@ mod tests {
                 let f = got.unwrap();
                 let want: Vec<(Vec<u8>, Vec<u8>)> =
                     lines.filter(|l| l.starts_with("  b")).map(record).collect();
-                let have: Vec<(Vec<u8>, Vec<u8>)> = Cdb::new(&f)
-                    .records()
+                let have: Vec<(Vec<u8>, Vec<u8>)> = records(&f)
                     .map(|r| r.map(|(k, d)| (k.to_vec(), d.to_vec())).unwrap())
                     .collect();
                 assert_eq!(have, want, "{}", String::from_utf8_lossy(&input));

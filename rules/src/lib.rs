@@ -13,8 +13,8 @@
 //! - [`data`]: the record value (`D\0`, `+NAME=VALUE\0`): decisions and
 //!   tcprulescheck's report.
 //! - [`cidr`]: IPv6 and CIDR key encodings.
-//! - [`cdb_read`], [`cdb_make`]: djb's cdb format, read from a mapped
-//!   file and written byte for byte as `cdb_make` does.
+//! - [`cdb_read`], [`cdb_make`]: djb's cdb format, read from a file (or
+//!   memory) and written byte for byte as `cdb_make` does.
 
 #![forbid(unsafe_code)]
 

@@ -1,7 +1,10 @@
 //! Looking a client up in a rules cdb: which keys, in which order.
 //!
-//! The cdb is mapped afresh for every lookup, so a file `tcprules` has
-//! just renamed into place counts from the next connection. Keys are
+//! The cdb is opened afresh for every lookup, so a file `tcprules` has
+//! just renamed into place counts from the next connection. It is read
+//! with `pread` (the header, then one small window per key tried), and
+//! mapped only for the 128 IPv6 network keys, where one mapping is
+//! cheaper than that many reads ([`crate::cdb_read::FileSource`]). Keys are
 //! tried in this order; the first one present wins and its whole record
 //! applies (nothing is merged):
 //!
@@ -30,7 +33,7 @@ use std::path::Path;
 
 use ipnet::IpNet;
 
-use crate::cdb_read::{Cdb, hash, hash_from};
+use crate::cdb_read::{Cdb, FileSource, Source, hash, hash_from};
 use crate::{Client, Decision, Error, cidr, data};
 
 /// The record that decided a lookup.
@@ -53,32 +56,29 @@ impl Match {
     }
 }
 
-/// Look `client` up in the cdb at `path`, mapped for this lookup only.
+/// Look `client` up in the cdb at `path`, opened for this lookup only.
 ///
 /// `Decision::NotFound` when no key matched (tcpserver then allows the
 /// client with no variables). A missing, unreadable or corrupt cdb is an
 /// `Error::Io` carrying the errno djb's code would report (ENOENT, EACCES,
 /// EPROTO for a truncated file, EINVAL for an empty one).
 pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
-    let map = sys::mmap::Mapped::open(path).map_err(Error::Io)?;
-    let hit = search(&Cdb::new(map.bytes()), client).map_err(Error::Io)?;
-    Ok(hit.map_or(Decision::NotFound, |h| data::decide(h.data)))
+    let src = FileSource::open(path).map_err(Error::Io)?;
+    let hit = search(&mut Cdb::new(src), client).map_err(Error::Io)?;
+    Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
 }
 
 /// Like [`lookup`], but return the matching key and its raw data (for
 /// tcprulescheck); `None` when nothing matched.
 pub fn find(path: &Path, client: &Client<'_>) -> Result<Option<Match>, Error> {
-    let map = sys::mmap::Mapped::open(path).map_err(Error::Io)?;
-    find_in(map.bytes(), client).map_err(Error::Io)
+    let src = FileSource::open(path).map_err(Error::Io)?;
+    let hit = search(&mut Cdb::new(src), client).map_err(Error::Io)?;
+    Ok(hit.map(Hit::into_match))
 }
 
 /// [`find`] on the bytes of a cdb already in memory.
 pub fn find_in(cdb: &[u8], client: &Client<'_>) -> io::Result<Option<Match>> {
-    Ok(search(&Cdb::new(cdb), client)?.map(|h| Match {
-        shown: h.shown(),
-        key: h.key,
-        data: h.data.to_vec(),
-    }))
+    Ok(search(&mut Cdb::new(cdb), client)?.map(Hit::into_match))
 }
 
 /// How a key was made, to show it readably.
@@ -90,13 +90,21 @@ enum Form {
     Net(IpNet),
 }
 
-struct Hit<'a> {
+struct Hit {
     key: Vec<u8>,
     form: Form,
-    data: &'a [u8],
+    data: Vec<u8>,
 }
 
-impl Hit<'_> {
+impl Hit {
+    fn into_match(self) -> Match {
+        Match {
+            shown: self.shown(),
+            key: self.key,
+            data: self.data,
+        }
+    }
+
     fn shown(&self) -> Vec<u8> {
         match &self.form {
             Form::Text => self.key.clone(),
@@ -110,7 +118,7 @@ impl Hit<'_> {
     }
 }
 
-fn search<'a>(cdb: &Cdb<'a>, c: &Client<'_>) -> io::Result<Option<Hit<'a>>> {
+fn search<S: Source>(cdb: &mut Cdb<S>, c: &Client<'_>) -> io::Result<Option<Hit>> {
     let ip = c.ip;
     let colon = ip.contains(&b':');
     let v6 = if colon { cidr::parse_v6(ip) } else { None };
@@ -182,7 +190,10 @@ fn search<'a>(cdb: &Cdb<'a>, c: &Client<'_>) -> io::Result<Option<Hit<'a>>> {
     // 6: CIDR networks.
     let net = match (v4, v6) {
         (Some(a), _) => find_net(cdb, &cidr::v4_bits(a))?.map(|h| net_hit(h, IpAddr::V4(a))),
-        (_, Some(a)) => find_net(cdb, &cidr::v6_bits(a))?.map(|h| net_hit(h, IpAddr::V6(a))),
+        (_, Some(a)) => {
+            cdb.expect_many_reads();
+            find_net(cdb, &cidr::v6_bits(a))?.map(|h| net_hit(h, IpAddr::V6(a)))
+        }
         _ => None,
     };
     if net.is_some() {
@@ -209,7 +220,10 @@ fn search<'a>(cdb: &Cdb<'a>, c: &Client<'_>) -> io::Result<Option<Hit<'a>>> {
 
 /// Try the prefixes of a full bit-string key, longest first (at least one
 /// bit); the hashes of all prefixes come from one pass.
-fn find_net<'a, 'k>(cdb: &Cdb<'a>, bits: &'k [u8]) -> io::Result<Option<(&'k [u8], &'a [u8])>> {
+fn find_net<'k, S: Source>(
+    cdb: &mut Cdb<S>,
+    bits: &'k [u8],
+) -> io::Result<Option<(&'k [u8], Vec<u8>)>> {
     let mut hashes = [0u32; 129];
     let mut h = hash(&bits[..1]);
     hashes[0] = h;
@@ -225,7 +239,7 @@ fn find_net<'a, 'k>(cdb: &Cdb<'a>, bits: &'k [u8]) -> io::Result<Option<(&'k [u8
     Ok(None)
 }
 
-fn net_hit<'a>((key, data): (&[u8], &'a [u8]), addr: IpAddr) -> Hit<'a> {
+fn net_hit((key, data): (&[u8], Vec<u8>), addr: IpAddr) -> Hit {
     // The key is the marker and one character per bit.
     let n = u8::try_from(key.len() - 1).unwrap_or(0);
     let net = IpNet::new(addr, n)
