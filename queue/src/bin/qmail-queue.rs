@@ -22,14 +22,26 @@ fn main() {
     })
 }
 
+/// `HOME` when this program is `HOME/bin/qmail-queue`, else /var/qmail.
+fn installed_home() -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let bin = exe.parent()?;
+            (bin.file_name()? == "bin").then(|| bin.parent().map(Path::to_path_buf))?
+        })
+        .unwrap_or_else(|| control::home::DEFAULT_HOME.into())
+}
+
 fn run() -> Result<(), QqError> {
     std::panic::set_hook(Box::new(|_| std::process::exit(QqError::Bug.exit_code())));
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o033));
     // Installed setuid qmailq, the environment belongs to the caller: a
-    // QMAILHOME of theirs must not choose where we write as qmailq.
+    // QMAILHOME of theirs must not choose where we write as qmailq. The
+    // home is then the one we are installed in (HOME/bin/qmail-queue).
     let setuid = getuid() != geteuid() || getgid() != getegid();
     let home = if setuid {
-        control::Home::new(control::home::DEFAULT_HOME)
+        control::Home::new(installed_home())
     } else {
         control::Home::from_env()
     };
