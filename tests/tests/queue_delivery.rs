@@ -212,3 +212,32 @@ fn a_full_disk_is_a_temporary_error_and_no_truncated_message() {
         assert_eq!(s.count(d), 0, "{d}");
     }
 }
+
+#[test]
+fn the_logger_gets_the_log_and_bounces_go_through_qmailqueue() {
+    let mut s = System::new();
+    s.standin_delivery();
+    // QMAILQUEUE (netqmail): qmail-send queues its bounces through it.
+    let rec = s.home.join("qq-calls");
+    s.script(
+        "qq-filter",
+        &format!(
+            "echo called >> {}; exec \"$QMAILHOME/bin/qmail-queue\"",
+            rec.display()
+        ),
+    );
+    s.chown_all();
+    s.start_with(
+        &["./Mailbox", "sed", "-u", "s/^/logged: /"],
+        &[("QMAILQUEUE", "bin/qq-filter")],
+    );
+    assert!(s.log_lines().iter().all(|l| l.starts_with("logged: ")));
+    assert_eq!(
+        s.inject("alice@test.example", &["hard@test.example"], b"x\n"),
+        0
+    );
+    assert!(s.wait_log("logged: bounce msg ", T), "{:#?}", s.log_lines());
+    assert!(e2e::poll_until(T, || (s.mailbox("alice").len() == 1).then_some(())).is_some());
+    assert_eq!(fs::read_to_string(&rec).unwrap(), "called\n");
+    s.stop();
+}

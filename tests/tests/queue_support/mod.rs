@@ -228,11 +228,17 @@ exit 0"#,
 
     /// Start qmail-start with `defaultdelivery`; its log is collected.
     pub fn start(&mut self, defaultdelivery: &str) {
+        self.start_with(&[defaultdelivery], &[]);
+    }
+
+    /// Start qmail-start with these arguments and extra environment.
+    pub fn start_with(&mut self, args: &[&str], env: &[(&str, &str)]) {
         let mut c = Command::new(self.home.join("bin/qmail-start"));
-        c.arg(defaultdelivery)
+        c.args(args)
             .env_clear()
             .env("PATH", self.path_env())
             .env("QMAILHOME", &self.home)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
