@@ -1,0 +1,158 @@
+//! The embedded default: what qmail-run puts in its folder on top of the
+//! one-folder install, only where nothing is there yet, so an admin's
+//! edits survive restarts.
+//!
+//! - `control/`: `config-fast localhost` (me, defaultdomain, plusdomain,
+//!   locals, rcpthosts) and `defaultdelivery` = `./Maildir/`;
+//! - `mail/you/Maildir/`: one local user, `you@localhost`;
+//! - `etc/tcp.smtp`: 127.0.0.1 may relay, everyone else may only send to
+//!   local addresses; compiled to `etc/tcp.smtp.cdb` at every start.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::{Context, Error, config, maildir};
+
+/// The host name of the embedded default.
+pub const HOST: &str = "localhost";
+/// The one local user of the embedded default.
+pub const USER: &str = "you";
+/// The default delivery: the user's Maildir.
+pub const DEFAULT_DELIVERY: &str = "./Maildir/";
+
+/// The rules of the embedded default (tcprules syntax).
+pub const TCP_SMTP: &str = "\
+# Who may connect to qmail-run's SMTP port and who may relay: tcprules(1).
+# qmail-run compiles this to tcp.smtp.cdb at every start and on SIGHUP.
+# 127.0.0.1 may relay (RELAYCLIENT); any other client may only send to the
+# hosts in control/rcpthosts.
+127.0.0.1:allow,RELAYCLIENT=\"\"
+:allow
+";
+
+/// Paths inside a qmail-run folder.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub home: PathBuf,
+}
+
+impl Layout {
+    pub fn rules(&self) -> PathBuf {
+        self.home.join("etc/tcp.smtp")
+    }
+    pub fn rules_cdb(&self) -> PathBuf {
+        self.home.join("etc/tcp.smtp.cdb")
+    }
+    pub fn rules_tmp(&self) -> PathBuf {
+        self.home.join("etc/tcp.smtp.tmp")
+    }
+    pub fn maildir(&self) -> PathBuf {
+        self.home.join("mail").join(USER).join("Maildir")
+    }
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.home.join("bin").join(name)
+    }
+    /// `control/defaultdelivery`'s first line, or the default.
+    pub fn default_delivery(&self) -> Result<String, Error> {
+        let path = self.home.join("control/defaultdelivery");
+        match control::read_line(&path).ctx(|| format!("read {}", path.display()))? {
+            Some(line) if !line.is_empty() => Ok(String::from_utf8_lossy(&line).into_owned()),
+            _ => Ok(DEFAULT_DELIVERY.to_string()),
+        }
+    }
+}
+
+fn create_new(path: &Path, text: &str) -> Result<bool, Error> {
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(mut f) => {
+            use std::io::Write;
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_all())
+                .ctx(|| format!("write {}", path.display()))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).ctx(|| format!("create {}", path.display())),
+    }
+}
+
+/// Add what is missing of the embedded default; `say` hears what is done.
+pub fn configure(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<(), Error> {
+    let home = &layout.home;
+    if !home.join("control/me").exists() {
+        let mut out = Vec::new();
+        config::config_fast(home, HOST, &mut out)?;
+        for line in String::from_utf8_lossy(&out).lines() {
+            say(&format!("config-fast {HOST}: {line}"));
+        }
+    }
+    create_new(
+        &home.join("control/defaultdelivery"),
+        &format!("{DEFAULT_DELIVERY}\n"),
+    )?;
+    let user = home.join("mail").join(USER);
+    match fs::create_dir(&user) {
+        Ok(()) => say(&format!(
+            "made the local user {USER}@{HOST}: {}",
+            user.display()
+        )),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).ctx(|| format!("mkdir {}", user.display())),
+    }
+    let md = layout.maildir();
+    if !md.exists() {
+        maildir::make(&md, None).ctx(|| format!("make the Maildir {}", md.display()))?;
+    }
+    let etc = home.join("etc");
+    match fs::create_dir(&etc) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).ctx(|| format!("mkdir {}", etc.display())),
+    }
+    create_new(&layout.rules(), TCP_SMTP)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configures_once_and_keeps_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_path_buf();
+        for d in ["control", "mail"] {
+            fs::create_dir(home.join(d)).unwrap();
+        }
+        let layout = Layout { home: home.clone() };
+        let mut said = Vec::new();
+        configure(&layout, &mut |s| said.push(s.to_string())).unwrap();
+        assert!(
+            said.iter()
+                .any(|s| s.contains("Putting localhost into control/me"))
+        );
+        assert_eq!(
+            fs::read_to_string(home.join("control/rcpthosts")).unwrap(),
+            "localhost\n"
+        );
+        assert!(layout.maildir().join("new").is_dir());
+        assert_eq!(layout.default_delivery().unwrap(), "./Maildir/");
+        fs::write(layout.rules(), ":deny\n").unwrap();
+        fs::write(home.join("control/defaultdelivery"), "./Mailbox\n").unwrap();
+        let mut again = Vec::new();
+        configure(&layout, &mut |s| again.push(s.to_string())).unwrap();
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(fs::read_to_string(layout.rules()).unwrap(), ":deny\n");
+        assert_eq!(layout.default_delivery().unwrap(), "./Mailbox");
+        // locals was not appended to twice.
+        assert_eq!(
+            fs::read_to_string(home.join("control/locals")).unwrap(),
+            "localhost\n"
+        );
+    }
+}
