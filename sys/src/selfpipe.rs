@@ -106,6 +106,17 @@ pub fn restore_default(signals: &[Signal]) {
     }
 }
 
+/// Ignore `signals` (SIGPIPE in a server that writes to clients that may
+/// have gone: the write fails with EPIPE instead). A program without Rust's
+/// usual runtime start (`#![no_main]`) must do this itself.
+pub fn ignore(signals: &[Signal]) {
+    let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    for &sig in signals {
+        // SAFETY: SIG_IGN runs no code of ours.
+        let _ = unsafe { sigaction(sig, &ign) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

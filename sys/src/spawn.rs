@@ -157,8 +157,9 @@ pub enum Method {
 }
 
 /// The stack size for [`Method::Vfork`] children: the child only runs
-/// [`child_main`], a few hundred bytes deep; the rest is margin. Pages
-/// never touched are never resident.
+/// [`child_main`], a few hundred bytes deep; the rest is margin. The
+/// memory is allocated, never initialised: pages the child does not touch
+/// never become resident (a zeroed vector would cost 64 KiB of RSS).
 const STACK_SIZE: usize = 64 * 1024;
 
 /// Starts children; holds the stack vfork-style children run on (one is
@@ -173,7 +174,7 @@ impl Spawner {
     pub fn new(method: Method) -> Spawner {
         let stack = match method {
             Method::Fork => Vec::new(),
-            Method::Vfork => vec![0u128; STACK_SIZE / 16],
+            Method::Vfork => Vec::with_capacity(STACK_SIZE / 16),
         };
         Spawner { method, stack }
     }
@@ -203,9 +204,14 @@ impl Spawner {
                 pid
             }
             Method::Vfork => {
-                let top = self.stack.as_mut_ptr_range().end.cast::<c_void>();
+                let top = self
+                    .stack
+                    .as_mut_ptr()
+                    .wrapping_add(self.stack.capacity())
+                    .cast::<c_void>();
                 // SAFETY: the child runs `trampoline` on its own stack (16
-                // byte aligned: u128 elements, the end of the vector). It
+                // byte aligned: u128 elements, the end of the allocation;
+                // the child writes before it reads, as any stack). It
                 // shares our memory but only reads `child`, which outlives
                 // it: CLONE_VFORK suspends us until it has exec'd or exited.
                 // Without CLONE_SIGHAND its signal actions are its own copy,

@@ -41,6 +41,10 @@ use sys::spawn::Method;
 /// Run tcpserver with `args` (without the program name); returns only on
 /// a startup error (the exit code).
 pub fn main(args: Vec<OsString>) -> i32 {
+    // 0.88 ignores SIGPIPE: a client that left makes a write fail, not
+    // the server die. (The binary skips Rust's runtime start, which would
+    // have done this.)
+    sys::selfpipe::ignore(&[Signal::SIGPIPE]);
     let opts = match options::parse(args, |k| std::env::var_os(k)) {
         Ok(o) => o,
         Err(e) => {
