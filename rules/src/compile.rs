@@ -5,7 +5,8 @@
 //! rule's records as its line is read, finish the cdb, fsync, close and
 //! rename over the target. On any error the target is untouched. One
 //! deliberate difference: the temporary file is removed on error (0.88
-//! leaves it behind, possibly partial) unless it is the target itself.
+//! leaves it behind, possibly partial) unless it is the target itself or
+//! not a regular file.
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufWriter};
@@ -26,14 +27,16 @@ pub fn compile(input: &mut impl BufRead, cdb: &Path, tmp: &Path) -> Result<(), E
         .custom_flags(libc::O_NONBLOCK)
         .open(tmp)
         .map_err(|e| Error::Create(tmp.to_path_buf(), e))?;
-    // `tcprules x.cdb x.cdb` works in 0.88 (the rename is a no-op); never
-    // remove the target as a "temporary" file.
-    let tmp_is_target = match (file.metadata(), fs::metadata(cdb)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+    // Remove only a regular file that is not the target: `tcprules x.cdb
+    // x.cdb` works in 0.88 (the rename is a no-op), and a temp named
+    // /dev/full must never be unlinked.
+    let removable = match (file.metadata(), fs::metadata(cdb)) {
+        (Ok(a), Ok(b)) => a.is_file() && !(a.dev() == b.dev() && a.ino() == b.ino()),
+        (Ok(a), Err(_)) => a.is_file(),
         _ => false,
     };
     let cleanup = |e: Error| {
-        if !tmp_is_target {
+        if removable {
             let _ = fs::remove_file(tmp);
         }
         e
