@@ -275,3 +275,63 @@ fn dual_stack_ipv4_clients_look_exactly_like_0_88() {
     let (out, _) = fetch(to);
     assert!(out.lines().any(|l| l == "PROTO=TCP6"), "{out}");
 }
+
+#[test]
+fn ipv6_paranoid_check_uses_aaaa() {
+    let six: IpAddr = "::1".parse().unwrap();
+    let dns = Dns::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[
+            (&ptr_owner(six), Rec::Ptr("Six.Example".into())),
+            ("six.example", Rec::Aaaa("::1".parse().unwrap())),
+        ],
+    );
+    let bin = Impl::Ours.path().unwrap();
+    let srv = Server::start(&bin, &["-v", "-p", "-R", "-l", "0", "::1", "0", "/usr/bin/env"], |c| {
+        c.env("DNSCACHEIP", dns.dnscacheip());
+    });
+    let (out, _) = fetch(SocketAddr::new(six, srv.port));
+    assert!(out.lines().any(|l| l == "TCPREMOTEHOST=six.example"), "{out}");
+    assert!(out.lines().any(|l| l == "TCP6REMOTEHOST=six.example"), "{out}");
+}
+
+#[test]
+fn a_slow_lookup_holds_a_slot_but_never_the_accept_loop() {
+    let slow = unique_loopback();
+    let fast = unique_loopback();
+    let dns = Dns::start(
+        "127.0.0.1:0".parse().unwrap(),
+        &[
+            (&ptr_owner(IpAddr::V4(slow)), Rec::Ptr("slow.example".into())),
+            (&ptr_owner(IpAddr::V4(slow)), Rec::Slow(std::time::Duration::from_millis(1500))),
+            (&ptr_owner(IpAddr::V4(fast)), Rec::Ptr("fast.example".into())),
+        ],
+    );
+    let bin = Impl::Ours.path().unwrap();
+    for limit in ["40", "1"] {
+        let srv = Server::start(
+            &bin,
+            &["-v", "-c", limit, "-R", "-l", "0", "127.0.0.1", "0", "/bin/sh", "-c", "echo $TCPREMOTEHOST"],
+            |c| {
+                c.env("DNSCACHEIP", dns.dnscacheip());
+            },
+        );
+        let a = connect_from(IpAddr::V4(slow), srv.addr());
+        srv.wait_log("the slow client's status line", |l| l.iter().any(|x| x == &format!("tcpserver: status: 1/{limit}")));
+        let t = std::time::Instant::now();
+        let (b, _) = fetch_from(IpAddr::V4(fast), srv.addr());
+        let fast_took = since(t);
+        assert_eq!(b, "fast.example\n");
+        assert_eq!(read_all(a), "slow.example\n");
+        let log = srv.wait_ends(2);
+        let oks: Vec<&String> = log.iter().filter(|l| l.contains(" ok ")).collect();
+        if limit == "40" {
+            // The fast client did not wait for the slow one's lookup.
+            assert!(fast_took < 1.4, "the fast client waited {fast_took:.2} s");
+            assert!(oks[0].contains("fast.example"), "{log:#?}");
+        } else {
+            // At -c 1 the pending lookup holds the only slot.
+            assert!(oks[0].contains("slow.example"), "{log:#?}");
+        }
+    }
+}

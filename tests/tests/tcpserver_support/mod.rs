@@ -225,6 +225,8 @@ pub enum Rec {
     Ptr(String),
     A(Ipv4Addr),
     Aaaa(Ipv6Addr),
+    /// Answer queries for this name only after this long.
+    Slow(Duration),
 }
 
 /// A DNS server on loopback answering from a fixed table; NXDOMAIN for
@@ -293,6 +295,7 @@ fn answer(q: &[u8], table: &HashMap<String, Vec<Rec>>) -> Option<Vec<u8>> {
             Rec::Ptr(n) => (12u16, wire_name(n)),
             Rec::A(a) => (1, a.octets().to_vec()),
             Rec::Aaaa(a) => (28, a.octets().to_vec()),
+            Rec::Slow(_) => continue,
         };
         if t != qtype {
             continue;
@@ -306,6 +309,25 @@ fn answer(q: &[u8], table: &HashMap<String, Vec<Rec>>) -> Option<Vec<u8>> {
     }
     r[7] = n;
     Some(r)
+}
+
+/// The delay configured for the name asked about in `q`, if any.
+fn slow_for(q: &[u8], table: &HashMap<String, Vec<Rec>>) -> Option<Duration> {
+    let mut pos = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(pos)? as usize;
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(pos..pos + len)?).to_lowercase());
+        pos += len;
+    }
+    table.get(&labels.join("."))?.iter().find_map(|r| match r {
+        Rec::Slow(d) => Some(*d),
+        _ => None,
+    })
 }
 
 impl Dns {
@@ -330,7 +352,18 @@ impl Dns {
                 if let Ok((n, from)) = sock.recv_from(&mut buf) {
                     q2.fetch_add(1, Ordering::SeqCst);
                     if let Some(r) = answer(&buf[..n], &table) {
-                        let _ = sock.send_to(&r, from);
+                        match slow_for(&buf[..n], &table) {
+                            None => {
+                                let _ = sock.send_to(&r, from);
+                            }
+                            Some(d) => {
+                                let s = sock.try_clone().unwrap();
+                                std::thread::spawn(move || {
+                                    std::thread::sleep(d);
+                                    let _ = s.send_to(&r, from);
+                                });
+                            }
+                        }
                     }
                 }
             }
