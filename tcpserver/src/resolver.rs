@@ -563,4 +563,52 @@ mod tests {
         let got = dns::ptr_answer(&p).unwrap().unwrap();
         assert_eq!(dns::to_dotted(&got), b"x");
     }
+
+    #[test]
+    fn a_truncated_answer_is_asked_again_over_tcp() {
+        use std::net::TcpListener;
+        // UDP and TCP on the same port (retry if the TCP port is taken).
+        let (udp, tcp) = (0..20)
+            .find_map(|_| {
+                let u = UdpSocket::bind("127.0.0.1:0").ok()?;
+                let t = TcpListener::bind(u.local_addr().ok()?).ok()?;
+                Some((u, t))
+            })
+            .expect("a port free for UDP and TCP");
+        let addr = udp.local_addr().unwrap();
+        let reply = |q: &[u8], tc: bool| {
+            let mut p = q.to_vec();
+            p[2] |= 0x80 | if tc { 2 } else { 0 };
+            if !tc {
+                p[7] = 1;
+                p.extend_from_slice(&[
+                    0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 1, 0, 5, 3, b'b', b'i', b'g', 0,
+                ]);
+            }
+            p
+        };
+        let t = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (n, from) = udp.recv_from(&mut buf).unwrap();
+            udp.send_to(&reply(&buf[..n], true), from).unwrap();
+            let (mut c, _) = tcp.accept().unwrap();
+            let mut len = [0u8; 2];
+            c.read_exact(&mut len).unwrap();
+            let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            c.read_exact(&mut q).unwrap();
+            let r = reply(&q, false);
+            // Split the reply to exercise partial reads.
+            c.write_all(&(r.len() as u16).to_be_bytes()[..1]).unwrap();
+            c.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            c.write_all(&(r.len() as u16).to_be_bytes()[1..]).unwrap();
+            c.write_all(&r).unwrap();
+        });
+        let mut r = Resolver::new(Some(&addr.to_string()));
+        let name = dns::reverse_name("10.0.0.1".parse().unwrap());
+        let p = r.resolve_blocking(&name, dns::T_PTR).unwrap();
+        let got = dns::ptr_answer(&p).unwrap().unwrap();
+        assert_eq!(dns::to_dotted(&got), b"big");
+        t.join().unwrap();
+    }
 }
