@@ -1,13 +1,16 @@
 //! Time one rules lookup, the file opened each time, as tcpserver does it.
 //!
-//! `lookup_timing CDB ROUNDS [IP...]`: for each IP (default: an exact
-//! hit, a prefix hit, an IPv4 miss that ends at the default rule and an
-//! IPv6 miss, for gen-rules.py's rules) run ROUNDS lookups two ways and
-//! print the time per lookup:
+//! `lookup_timing CDB ROUNDS [IP... | @FILE]`: for each IP (default: an
+//! exact hit, a prefix hit, an IPv4 miss that ends at the default rule
+//! and an IPv6 miss, for gen-rules.py's rules) run ROUNDS lookups two
+//! ways and print the time per lookup; `@FILE` instead cycles through the
+//! addresses in FILE (one a line) and prints the mean:
 //! - `pread_us`: `rules::lookup` (open, pread the header and a few small
 //!   windows, close): what tcpserver uses;
 //! - `mmap_us`: open, fstat, mmap, the same search on the mapping, munmap
 //!   (djb's `cdb_init` way), for comparison.
+//!
+//! A first line gives the floor: opening and closing the file alone.
 //!
 //! Used by bench/rules/bench.sh.
 
@@ -31,6 +34,26 @@ fn main() {
     }
     let path = Path::new(&args[1]);
     let rounds: u32 = args[2].parse().expect("ROUNDS");
+    let floor = per_us(rounds, || {
+        black_box(std::fs::File::open(path).expect("open"));
+    });
+    println!("open_close_us={floor:.2}");
+    if let Some(file) = args.get(3).and_then(|a| a.strip_prefix('@')) {
+        let text = std::fs::read_to_string(file).expect("queries");
+        let ips: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        let mut i = 0;
+        let pread = per_us(rounds, || {
+            let client = rules::Client {
+                ip: ips[i % ips.len()].as_bytes(),
+                host: None,
+                info: None,
+            };
+            i += 1;
+            black_box(rules::lookup(path, black_box(&client)).expect("lookup"));
+        });
+        println!("queries={} pread_us={pread:.2}", ips.len());
+        return;
+    }
     let ips: Vec<String> = if args.len() > 3 {
         args[3..].to_vec()
     } else {

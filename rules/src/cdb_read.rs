@@ -37,11 +37,6 @@ pub trait Source {
     /// `len` bytes at `pos`, or EPROTO when they are not all in the file
     /// (`cdb_read`'s check).
     fn read(&mut self, pos: u32, len: u32) -> io::Result<&[u8]>;
-
-    /// Many scattered reads are coming (the 128 IPv6 network keys): a
-    /// file source maps the file now, when one mapping costs less than
-    /// that many reads.
-    fn expect_many_reads(&mut self) {}
 }
 
 /// `len` bytes of `b` at `pos`, with `cdb_read`'s bounds check.
@@ -71,7 +66,6 @@ pub struct FileSource {
     header_len: usize,
     win: Vec<u8>,
     win_pos: u32,
-    map: Option<sys::mmap::Mapped>,
 }
 
 impl FileSource {
@@ -101,23 +95,12 @@ impl FileSource {
             header_len,
             win: Vec::with_capacity(Self::WINDOW),
             win_pos: 0,
-            map: None,
         })
     }
 }
 
 impl Source for FileSource {
-    fn expect_many_reads(&mut self) {
-        if self.map.is_none() {
-            // Reads go on with pread if the mapping fails.
-            self.map = sys::mmap::Mapped::of_file(&self.file).ok();
-        }
-    }
-
     fn read(&mut self, pos: u32, len: u32) -> io::Result<&[u8]> {
-        if let Some(map) = &self.map {
-            return slice_at(map.bytes(), pos, len);
-        }
         let (p, l) = (pos as usize, len as usize);
         if p + l <= 2048 {
             if p + l > self.header_len {
@@ -164,11 +147,6 @@ pub struct Cdb<S> {
 }
 
 impl<S: Source> Cdb<S> {
-    /// See [`Source::expect_many_reads`].
-    pub fn expect_many_reads(&mut self) {
-        self.src.expect_many_reads();
-    }
-
     /// Wrap a source. Nothing is checked until a lookup reads: djb's tools
     /// open any file and fail on the first bad read.
     pub fn new(src: S) -> Cdb<S> {
