@@ -89,11 +89,7 @@ impl Tcpto {
     }
 
     fn now(&self) -> u32 {
-        self.now.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as u32)
-        })
+        self.now.unwrap_or_else(now)
     }
 
     /// Open, lock and read the table; `None` when it cannot be used
@@ -193,6 +189,58 @@ impl Tcpto {
     }
 }
 
+/// qmail-tcpto's listing of `table` at time `now`: one line per record
+/// with a nonzero count. IPv6 records show the hash that stands for
+/// the address.
+pub fn listing(table: &[u8], now: u32) -> String {
+    let mut out = String::new();
+    for record in table.chunks_exact(RECORD) {
+        if record[4] == 0 {
+            continue;
+        }
+        let who = if record[5] == V6_MARK {
+            format!(
+                "IPv6 #{:08x}",
+                u32::from_le_bytes([record[0], record[1], record[2], record[3]])
+            )
+        } else {
+            std::net::Ipv4Addr::new(record[0], record[1], record[2], record[3]).to_string()
+        };
+        out.push_str(&format!(
+            "{who} timed out {} seconds ago; # recent timeouts: {}\n",
+            now.wrapping_sub(time_of(record)),
+            record[4]
+        ));
+    }
+    out
+}
+
+/// Read the table at `path` under the lock (for qmail-tcpto).
+pub fn read_table(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    let mut file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| e)?;
+    let mut buf = Vec::with_capacity(FILE_SIZE);
+    (&mut *file).take(FILE_SIZE as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Overwrite the table at `path` with zeros, in place and under the
+/// lock (qmail-tcpok). The file must exist: it is a lock file others
+/// hold open.
+pub fn clear(path: &std::path::Path) -> std::io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    let mut file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| e)?;
+    file.write_all(&[0u8; FILE_SIZE])?;
+    file.flush()
+}
+
+/// Now, as the table stores it.
+pub fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +331,28 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         // The oldest (10.0.0.0 at 10000) gave way.
         assert_eq!(&bytes[..4], &[192, 0, 2, 99]);
+    }
+
+    #[test]
+    fn listing_and_clearing() {
+        let (_d, p) = table();
+        let mut t = Tcpto::with_clock(p.clone(), 5000, 0);
+        t.record(&ip("192.0.2.1"), true);
+        let mut t = Tcpto::with_clock(p.clone(), 5100, 0);
+        t.record(&ip("2001:db8::1"), true);
+        let buf = read_table(&p).unwrap();
+        let (k, _) = key(&ip("2001:db8::1"));
+        assert_eq!(
+            listing(&buf, 5200),
+            format!(
+                "192.0.2.1 timed out 200 seconds ago; # recent timeouts: 1\n\
+                 IPv6 #{:08x} timed out 100 seconds ago; # recent timeouts: 1\n",
+                u32::from_le_bytes(k)
+            )
+        );
+        clear(&p).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), vec![0u8; FILE_SIZE]);
+        assert_eq!(listing(&read_table(&p).unwrap(), 0), "");
     }
 
     #[test]

@@ -305,6 +305,24 @@ fn a_connect_timeout_is_remembered_in_tcpto() {
         "one timeout recorded for 127.0.0.1"
     );
     drop(fillers);
+    // qmail-tcpto lists it, qmail-tcpok forgets it.
+    let listing = std::process::Command::new(e2e::bin("qmail-tcpto"))
+        .env("QMAILHOME", home.path())
+        .output()
+        .unwrap();
+    assert!(listing.status.success());
+    let text = String::from_utf8(listing.stdout).unwrap();
+    assert!(
+        text.starts_with("127.0.0.1 timed out ")
+            && text.ends_with(" seconds ago; # recent timeouts: 1\n"),
+        "{text}"
+    );
+    let st = std::process::Command::new(e2e::bin("qmail-tcpok"))
+        .env("QMAILHOME", home.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(home.tcpto(), vec![0u8; 1024]);
 }
 
 #[test]
