@@ -8,8 +8,8 @@
 //! tried in this order; the first one present wins and its whole record
 //! applies (nothing is merged):
 //!
-//! 1. `INFO@IP`, then for IPv6 `INFO@EXPANDED` (only with TCPREMOTEINFO,
-//!    which may be empty: `@IP`)
+//! 1. `INFO@IP`, then for IPv6 `INFO@COMPRESSED` (when that differs) and
+//!    `INFO@EXPANDED` (only with TCPREMOTEINFO, which may be empty: `@IP`)
 //! 2. `INFO@=HOST` (with TCPREMOTEINFO and TCPREMOTEHOST)
 //! 3. `IP` as given; for IPv6 also its compressed form when that differs
 //!    (Debian's ucspi-tcp-ipv6 keys) and its expanded form (ucspi-tcp6's
@@ -124,6 +124,11 @@ fn search<S: Source>(cdb: &mut Cdb<S>, c: &Client<'_>) -> io::Result<Option<Hit>
     let v6 = if colon { cidr::parse_v6(ip) } else { None };
     let v4 = if colon { None } else { cidr::parse_v4(ip) };
     let expanded = v6.map(cidr::v6_expanded);
+    // Debian's ucspi-tcp-ipv6 keys are the text tcpserver prints: the
+    // compressed form, tried when the client's text differs from it.
+    let compressed = v6
+        .map(|a| a.to_string().into_bytes())
+        .filter(|c| c.as_slice() != ip);
     let mut key: Vec<u8> = Vec::with_capacity(ip.len() + 160);
 
     macro_rules! try_key {
@@ -148,6 +153,10 @@ fn search<S: Source>(cdb: &mut Cdb<S>, c: &Client<'_>) -> io::Result<Option<Hit>
     if let Some(info) = c.info {
         set!(info, b"@", ip);
         try_key!(Form::Text);
+        if let Some(t) = &compressed {
+            set!(info, b"@", t);
+            try_key!(Form::Text);
+        }
         if let (Some(e), Some(a)) = (&expanded, v6) {
             set!(info, b"@", e);
             try_key!(Form::Expanded(info.len() + 1, a));
@@ -161,12 +170,11 @@ fn search<S: Source>(cdb: &mut Cdb<S>, c: &Client<'_>) -> io::Result<Option<Hit>
     // 3: the address.
     set!(ip);
     try_key!(Form::Text);
+    if let Some(t) = &compressed {
+        set!(t);
+        try_key!(Form::Text);
+    }
     if let (Some(e), Some(a)) = (&expanded, v6) {
-        let compressed = a.to_string();
-        if compressed.as_bytes() != ip {
-            set!(compressed.as_bytes());
-            try_key!(Form::Text);
-        }
         set!(e);
         try_key!(Form::Expanded(0, a));
     }
@@ -401,6 +409,7 @@ mod tests {
             ),
             // Debian ucspi-tcp-ipv6: compressed text and colon prefixes
             (b"::3", b"+F=text\0"),
+            (b"bob@::3", b"+F=infotext\0"),
             (b"2001:db8:2:", b"+F=colonprefix\0"),
             (b"", b"D\0"),
         ]);
@@ -411,6 +420,7 @@ mod tests {
         assert_eq!(s("::2", None).as_deref(), Some(""));
         assert_eq!(s("::3", None).as_deref(), Some("::3"));
         assert_eq!(s("0::3", None).as_deref(), Some("::3"));
+        assert_eq!(s("0::3", Some("bob")).as_deref(), Some("bob@::3"));
         assert_eq!(
             s("2001:db8:1:2::5", None).as_deref(),
             Some("2001:db8:1::/48")
