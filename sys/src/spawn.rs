@@ -18,6 +18,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::unistd::Pid;
@@ -72,10 +73,6 @@ impl<'a> CStrArray<'a> {
             // `&'a CStr` in `push`, so it is a valid C string for 'a.
             unsafe { CStr::from_ptr(p) }
         })
-    }
-
-    fn as_ptr(&self) -> *const *const c_char {
-        self.ptrs.as_ptr()
     }
 }
 
@@ -154,29 +151,203 @@ pub enum Method {
     /// clone(CLONE_VM | CLONE_VFORK): the child borrows the parent's
     /// memory on a stack of its own; the parent waits until it has exec'd.
     Vfork,
+    /// clone(CLONE_VM) without waiting: the child runs on a stack and a
+    /// copy of its data that the parent leaves alone until the kernel
+    /// reports (CLONE_CHILD_CLEARTID) that the child has exec'd or
+    /// exited. As cheap as vfork, and the parent goes on accepting while
+    /// the child execs, as after fork. The child makes raw system calls
+    /// that never touch the parent's `errno`. x86_64 and aarch64 only;
+    /// elsewhere, and when every slot is busy, this falls back to Vfork.
+    Async,
 }
 
-/// The stack size for [`Method::Vfork`] children: the child only runs
+impl Method {
+    /// The fastest method this build supports.
+    pub fn best() -> Method {
+        if raw::SUPPORTED {
+            Method::Async
+        } else {
+            Method::Vfork
+        }
+    }
+}
+
+/// The stack size for clone'd children: the child only runs
 /// [`child_main`], a few hundred bytes deep; the rest is margin. The
 /// memory is allocated, never initialised: pages the child does not touch
 /// never become resident (a zeroed vector would cost 64 KiB of RSS).
 const STACK_SIZE: usize = 64 * 1024;
+/// Children that may be between clone and exec at once ([`Method::Async`]).
+const ASYNC_SLOTS: usize = 4;
 
-/// Starts children; holds the stack vfork-style children run on (one is
-/// enough: the parent is suspended while a child uses it).
+/// One child's copy of what it needs, and its stack. Nothing in here is
+/// touched by the parent while `busy` is non-zero.
+struct Slot {
+    /// Set to 1 before clone; the kernel writes 0 (CLONE_CHILD_CLEARTID)
+    /// when the child's use of our memory ends: at exec or exit.
+    busy: AtomicU32,
+    stack: Vec<u128>,
+    prep: Prepared,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot").field("busy", &self.busy).finish()
+    }
+}
+
+impl Slot {
+    fn new(with_stack: bool) -> Box<Slot> {
+        Box::new(Slot {
+            busy: AtomicU32::new(0),
+            stack: if with_stack {
+                Vec::with_capacity(STACK_SIZE / 16)
+            } else {
+                Vec::new()
+            },
+            prep: Prepared::default(),
+        })
+    }
+
+    fn stack_top(&mut self) -> *mut c_void {
+        self.stack
+            .as_mut_ptr()
+            .wrapping_add(self.stack.capacity())
+            .cast::<c_void>()
+    }
+
+    fn is_free(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
+}
+
+/// What the child reads: flat copies of a [`Child`], addressed by raw
+/// pointers into `bytes` and `ptrs`, which are not resized once built.
+#[derive(Default)]
+struct Prepared {
+    bytes: Vec<u8>,
+    ptrs: Vec<*const c_char>,
+    /// Log pieces: (offset in bytes, length), or `usize::MAX` for the pid.
+    log: Vec<(usize, usize)>,
+    signals: Vec<c_int>,
+    mask: u64,
+    stdio: c_int,
+    exit: Option<c_int>,
+    /// Offsets in `ptrs`: argv, envp, then the paths (not NULL-ended).
+    argv: usize,
+    envp: usize,
+    paths: (usize, usize),
+    exec_failed: (usize, usize),
+    fds_failed: (usize, usize),
+}
+
+impl Prepared {
+    fn push_bytes(&mut self, b: &[u8]) -> (usize, usize) {
+        let off = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        (off, b.len())
+    }
+
+    /// Copy `child` in. Pointers are fixed up at the end, once `bytes`
+    /// no longer moves.
+    fn fill(&mut self, child: &Child<'_>) {
+        self.bytes.clear();
+        self.ptrs.clear();
+        self.log.clear();
+        self.signals.clear();
+        self.stdio = child.stdio.map_or(-1, |fd| fd.as_raw_fd());
+        for part in child.log {
+            match part {
+                Part::Text(t) => {
+                    let piece = self.push_bytes(t);
+                    self.log.push(piece);
+                }
+                Part::Pid => self.log.push((usize::MAX, 0)),
+            }
+        }
+        self.signals
+            .extend(child.default_signals.iter().map(|&s| s as c_int));
+        self.mask = kernel_mask(&child.sigmask);
+        let exec = match &child.action {
+            Action::Exit(code) => {
+                self.exit = Some(*code);
+                return;
+            }
+            Action::Exec(e) => e,
+        };
+        self.exit = None;
+        self.exec_failed = self.push_bytes(exec.exec_failed);
+        self.fds_failed = self.push_bytes(exec.fds_failed);
+        // Strings as (offset) placeholders in ptrs, NULL as usize::MAX.
+        let mut offs: Vec<usize> =
+            Vec::with_capacity(exec.argv.len() + exec.envp.len() + exec.paths.len() + 2);
+        self.argv = 0;
+        for s in exec.argv.iter() {
+            offs.push(self.push_bytes(s.to_bytes_with_nul()).0);
+        }
+        offs.push(usize::MAX);
+        self.envp = offs.len();
+        for s in exec.envp.iter() {
+            offs.push(self.push_bytes(s.to_bytes_with_nul()).0);
+        }
+        offs.push(usize::MAX);
+        let first_path = offs.len();
+        for s in exec.paths {
+            offs.push(self.push_bytes(s.to_bytes_with_nul()).0);
+        }
+        self.paths = (first_path, exec.paths.len());
+        let base = self.bytes.as_ptr();
+        self.ptrs.extend(offs.iter().map(|&o| {
+            if o == usize::MAX {
+                std::ptr::null()
+            } else {
+                base.wrapping_add(o).cast::<c_char>()
+            }
+        }));
+    }
+}
+
+/// The first 64 signals of `set` as the kernel's mask word.
+fn kernel_mask(set: &SigSet) -> u64 {
+    let mut m = 0u64;
+    for sig in 1..=64 {
+        // SAFETY: sigismember reads a valid sigset_t; bad numbers give -1.
+        if unsafe { libc::sigismember(set.as_ref(), sig) } == 1 {
+            m |= 1 << (sig - 1);
+        }
+    }
+    m
+}
+
+/// Starts children; holds the stacks and data of clone'd children.
 #[derive(Debug)]
 pub struct Spawner {
     method: Method,
-    stack: Vec<u128>,
+    /// For Fork and Vfork (and the Async fallback): one is enough, the
+    /// parent waits (vfork) or the child has its own copy (fork).
+    sync: Box<Slot>,
+    /// Boxed: a child reads its slot by address, so slots must never move.
+    #[allow(clippy::vec_box)]
+    slots: Vec<Box<Slot>>,
 }
 
 impl Spawner {
     pub fn new(method: Method) -> Spawner {
-        let stack = match method {
-            Method::Fork => Vec::new(),
-            Method::Vfork => Vec::with_capacity(STACK_SIZE / 16),
+        let method = if method == Method::Async && !raw::SUPPORTED {
+            Method::Vfork
+        } else {
+            method
         };
-        Spawner { method, stack }
+        let slots = if method == Method::Async {
+            (0..ASYNC_SLOTS).map(|_| Slot::new(true)).collect()
+        } else {
+            Vec::new()
+        };
+        Spawner {
+            method,
+            sync: Slot::new(method != Method::Fork),
+            slots,
+        }
     }
 
     pub fn method(&self) -> Method {
@@ -187,43 +358,86 @@ impl Spawner {
     /// parent around the fork, so no handler of the parent's can run in
     /// the child before it has put the handlers back to default.
     pub fn spawn(&mut self, child: &Child<'_>) -> io::Result<Pid> {
+        let mut method = self.method;
+        // Look for a free slot through shared references only: a busy one
+        // is being read by its child.
+        let free = self.slots.iter().position(|s| s.is_free());
+        let slot: &mut Slot = match method {
+            Method::Async => match free {
+                Some(i) => &mut self.slots[i],
+                None => {
+                    method = Method::Vfork;
+                    if self.sync.stack.capacity() == 0 {
+                        self.sync = Slot::new(true);
+                    }
+                    &mut self.sync
+                }
+            },
+            _ => &mut self.sync,
+        };
+        slot.prep.fill(child);
         let mut old = SigSet::empty();
         pthread_sigmask(
             SigmaskHow::SIG_SETMASK,
             Some(&SigSet::all()),
             Some(&mut old),
         )?;
-        let r = match self.method {
+        let arg = (&slot.prep as *const Prepared).cast_mut().cast::<c_void>();
+        let r = match method {
             Method::Fork => {
                 // SAFETY: the child runs only `child_main`, which makes
-                // async-signal-safe system calls and never returns.
+                // raw system calls and never returns.
                 let pid = unsafe { libc::fork() };
                 if pid == 0 {
-                    child_main(child);
+                    child_main(&slot.prep);
                 }
                 pid
             }
             Method::Vfork => {
-                let top = self
-                    .stack
-                    .as_mut_ptr()
-                    .wrapping_add(self.stack.capacity())
-                    .cast::<c_void>();
+                let top = slot.stack_top();
                 // SAFETY: the child runs `trampoline` on its own stack (16
                 // byte aligned: u128 elements, the end of the allocation;
                 // the child writes before it reads, as any stack). It
-                // shares our memory but only reads `child`, which outlives
-                // it: CLONE_VFORK suspends us until it has exec'd or exited.
-                // Without CLONE_SIGHAND its signal actions are its own copy,
-                // so resetting them does not touch ours.
+                // shares our memory but only reads `slot.prep`, which
+                // outlives it: CLONE_VFORK suspends us until it has exec'd
+                // or exited. Without CLONE_SIGHAND its signal actions are
+                // its own copy, so resetting them does not touch ours.
                 unsafe {
                     libc::clone(
                         trampoline,
                         top,
                         libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                        (child as *const Child<'_>).cast_mut().cast::<c_void>(),
+                        arg,
                     )
                 }
+            }
+            Method::Async => {
+                let top = slot.stack_top();
+                slot.busy.store(1, Ordering::Release);
+                let tid = slot.busy.as_ptr();
+                // SAFETY: as for Vfork, except that we run on at once: the
+                // child reads only `slot` (its stack and its copy of the
+                // data), which we leave alone until the kernel has cleared
+                // `busy` (CLONE_CHILD_CLEARTID: at exec or exit, when the
+                // child stops using our memory). The child makes raw
+                // system calls only, so it writes nothing of ours, not even
+                // `errno`; it never runs a handler of ours (all signals are
+                // blocked until it has reset them).
+                let pid = unsafe {
+                    libc::clone(
+                        trampoline,
+                        top,
+                        libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD,
+                        arg,
+                        std::ptr::null_mut::<libc::pid_t>(),
+                        std::ptr::null_mut::<c_void>(),
+                        tid.cast::<libc::pid_t>(),
+                    )
+                };
+                if pid < 0 {
+                    slot.busy.store(0, Ordering::Release);
+                }
+                pid
             }
         };
         let err = io::Error::last_os_error();
@@ -235,59 +449,64 @@ impl Spawner {
     }
 }
 
+impl Drop for Spawner {
+    /// A child may still be reading a slot: wait until each has exec'd or
+    /// exited before the memory goes (the child is a few system calls from
+    /// either).
+    fn drop(&mut self) {
+        for s in &self.slots {
+            while !s.is_free() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+}
+
 /// Do what a child would, in this process: write the log lines, set up
 /// fds and signals, exec; on failure write the message and `_exit(111)`
 /// (qmail's `tcp-env`, which execs in place).
 pub fn exec_in_place(child: &Child<'_>) -> ! {
-    child_main(child)
+    let mut prep = Prepared::default();
+    prep.fill(child);
+    child_main(&prep)
 }
 
 extern "C" fn trampoline(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the `&Child` passed to clone by `spawn`, alive
-    // until this child execs or exits.
-    let child = unsafe { &*(arg.cast_const().cast::<Child<'_>>()) };
-    child_main(child)
+    // SAFETY: `arg` is the `&Prepared` passed to clone by `spawn`, left
+    // alone by the parent until this child execs or exits.
+    let prep = unsafe { &*(arg.cast_const().cast::<Prepared>()) };
+    child_main(prep)
 }
 
-/// The child's whole life. Async-signal-safe system calls only, nothing
-/// that allocates, locks or panics.
-fn child_main(child: &Child<'_>) -> ! {
-    write_parts(child.log);
-    let exec = match &child.action {
-        Action::Exit(code) => exit(*code),
-        Action::Exec(exec) => exec,
-    };
-    if let Some(fd) = child.stdio
-        && let Err(errno) = onto_stdio(fd.as_raw_fd())
+impl Prepared {
+    fn text(&self, (off, len): (usize, usize)) -> &[u8] {
+        self.bytes.get(off..off + len).unwrap_or(&[])
+    }
+}
+
+/// The child's whole life: raw system calls only, nothing that
+/// allocates, locks, panics or touches memory the parent uses.
+fn child_main(p: &Prepared) -> ! {
+    write_log(p);
+    if let Some(code) = p.exit {
+        raw::exit(code);
+    }
+    if p.stdio >= 0
+        && let Err(errno) = onto_stdio(p.stdio)
     {
-        fail(exec.fds_failed, errno);
+        fail(p, p.fds_failed, errno);
     }
-    for &sig in child.default_signals {
-        // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an
-        // empty mask; installing it runs no code.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(sig as c_int, &sa, std::ptr::null_mut());
-        }
+    for &sig in &p.signals {
+        raw::default_action(sig);
     }
-    // SAFETY: sets this thread's mask from a valid sigset_t.
-    unsafe {
-        libc::pthread_sigmask(
-            libc::SIG_SETMASK,
-            child.sigmask.as_ref(),
-            std::ptr::null_mut(),
-        );
-    }
+    raw::set_mask(p.mask);
     let mut saved = 0;
     let mut errno = libc::ENOENT;
-    for path in exec.paths {
-        // SAFETY: path, argv and envp are NUL-terminated strings and
-        // NULL-terminated arrays that outlive this call.
-        unsafe {
-            libc::execve(path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
-        }
-        errno = last_errno();
+    let argv = p.ptrs.as_ptr().wrapping_add(p.argv);
+    let envp = p.ptrs.as_ptr().wrapping_add(p.envp);
+    let paths = p.ptrs.get(p.paths.0..p.paths.0 + p.paths.1).unwrap_or(&[]);
+    for &path in paths {
+        errno = raw::execve(path, argv, envp);
         if errno != libc::ENOENT {
             saved = errno;
             if errno != libc::EACCES && errno != libc::EPERM && errno != libc::EISDIR {
@@ -298,124 +517,348 @@ fn child_main(child: &Child<'_>) -> ! {
     if saved != 0 {
         errno = saved;
     }
-    fail(exec.exec_failed, errno)
+    fail(p, p.exec_failed, errno)
 }
 
 /// Put `fd` on 0 and 1 (dup2 clears close-on-exec on the copies; a fd
 /// already in place gets it cleared by hand), then close the original.
 fn onto_stdio(fd: c_int) -> Result<(), c_int> {
     for target in [0, 1] {
-        // SAFETY: plain descriptor calls on ints.
-        let r = unsafe {
-            if fd == target {
-                libc::fcntl(target, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, target)
-            }
-        };
-        if r == -1 {
-            return Err(last_errno());
+        if fd == target {
+            raw::clear_cloexec(target)?;
+        } else {
+            raw::dup_onto(fd, target)?;
         }
     }
     if fd > 1 {
-        // SAFETY: closing our copy of the socket.
-        unsafe { libc::close(fd) };
+        raw::close(fd);
     }
     Ok(())
 }
 
-fn fail(prefix: &[u8], errno: c_int) -> ! {
+fn fail(p: &Prepared, prefix: (usize, usize), errno: c_int) -> ! {
+    let prefix = p.text(prefix);
     if !prefix.is_empty() {
         let text = errno_text(errno).as_bytes();
-        write_parts(&[Part::Text(prefix), Part::Text(text), Part::Text(b"\n")]);
+        write_all(&mut [prefix, text, b"\n"]);
     }
-    exit(111)
+    raw::exit(111)
 }
 
-fn exit(code: i32) -> ! {
-    // SAFETY: _exit ends the process without running atexit handlers or
-    // flushing stdio buffers that belong to the parent.
-    unsafe { libc::_exit(code) }
+/// The pid in decimal, on the stack.
+fn pid_digits(buf: &mut [u8; 20]) -> &[u8] {
+    let mut pid = raw::getpid() as u64;
+    let mut tmp = [0u8; 20];
+    let mut k = 0;
+    loop {
+        tmp[k] = b'0' + (pid % 10) as u8;
+        k += 1;
+        pid /= 10;
+        if pid == 0 || k == tmp.len() {
+            break;
+        }
+    }
+    let mut n = 0;
+    while k > 0 {
+        k -= 1;
+        buf[n] = tmp[k];
+        n += 1;
+    }
+    &buf[..n]
 }
 
-fn last_errno() -> c_int {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// Write `parts` to fd 2 with writev, the pid formatted on the stack.
-/// Partial writes are continued; errors are ignored (the log is best
-/// effort, as in the original).
-fn write_parts(parts: &[Part<'_>]) {
+/// Write the prepared log lines to fd 2, the pid formatted on the stack.
+fn write_log(p: &Prepared) {
     const MAX: usize = 16;
-    if parts.is_empty() {
+    if p.log.is_empty() {
         return;
     }
     let mut digits = [0u8; 20];
-    let mut n = 0;
-    if parts.iter().any(|p| matches!(p, Part::Pid)) {
-        // SAFETY: getpid has no preconditions.
-        let mut pid = unsafe { libc::getpid() } as u64;
-        let mut tmp = [0u8; 20];
-        let mut k = 0;
-        loop {
-            tmp[k] = b'0' + (pid % 10) as u8;
-            k += 1;
-            pid /= 10;
-            if pid == 0 || k == tmp.len() {
+    let pid: &[u8] = if p.log.iter().any(|&(o, _)| o == usize::MAX) {
+        pid_digits(&mut digits)
+    } else {
+        &[]
+    };
+    for chunk in p.log.chunks(MAX) {
+        let mut pieces: [&[u8]; MAX] = [&[]; MAX];
+        for (slot, &(off, len)) in pieces.iter_mut().zip(chunk) {
+            *slot = if off == usize::MAX {
+                pid
+            } else {
+                p.text((off, len))
+            };
+        }
+        write_all(&mut pieces[..chunk.len()]);
+    }
+}
+
+/// writev all of `pieces` to fd 2, continuing after partial writes;
+/// errors end it (the log is best effort, as in the original).
+fn write_all(pieces: &mut [&[u8]]) {
+    let mut first = 0;
+    while first < pieces.len() {
+        let w = match raw::writev(2, &pieces[first..]) {
+            Ok(w) => w,
+            Err(libc::EINTR) => continue,
+            Err(_) => return,
+        };
+        let mut w = w;
+        while first < pieces.len() {
+            let len = pieces[first].len();
+            if w < len {
+                pieces[first] = &pieces[first][w..];
                 break;
             }
-        }
-        while k > 0 {
-            k -= 1;
-            digits[n] = tmp[k];
-            n += 1;
+            w -= len;
+            first += 1;
         }
     }
-    let mut chunk = parts;
-    while !chunk.is_empty() {
-        let take = chunk.len().min(MAX);
-        let (now, rest) = chunk.split_at(take);
-        chunk = rest;
+}
+
+/// System calls for the child, without libc's wrappers: they never write
+/// `errno`, which a clone'd child would share with its parent. Each
+/// returns the kernel's result, a negative errno meaning failure.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod raw {
+    use std::ffi::{c_char, c_int};
+
+    pub const SUPPORTED: bool = true;
+
+    /// A system call with up to four arguments.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn syscall4(n: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+        let ret: isize;
+        // SAFETY (for callers): the arguments must be what system call `n`
+        // expects; `syscall` clobbers rcx and r11 and nothing else.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") n as isize => ret,
+                in("rdi") a,
+                in("rsi") b,
+                in("rdx") c,
+                in("r10") d,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn syscall4(n: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+        let ret: isize;
+        // SAFETY (for callers): the arguments must be what system call `n`
+        // expects; `svc 0` returns in x0.
+        unsafe {
+            std::arch::asm!(
+                "svc 0",
+                in("x8") n,
+                inlateout("x0") a as isize => ret,
+                in("x1") b,
+                in("x2") c,
+                in("x3") d,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    fn check(r: isize) -> Result<usize, c_int> {
+        if (-4095..0).contains(&r) {
+            Err(-r as c_int)
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    pub fn writev(fd: c_int, pieces: &[&[u8]]) -> Result<usize, c_int> {
+        // An iovec is (pointer, length), as a slice reference is laid out
+        // here; build them explicitly rather than rely on that.
         let mut iov = [libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
-        }; MAX];
-        let mut total = 0usize;
-        for (slot, part) in iov.iter_mut().zip(now) {
-            let bytes: &[u8] = match part {
-                Part::Text(t) => t,
-                Part::Pid => digits.get(..n).unwrap_or(&[]),
-            };
-            slot.iov_base = bytes.as_ptr().cast_mut().cast();
-            slot.iov_len = bytes.len();
-            total += bytes.len();
+        }; 16];
+        let n = pieces.len().min(iov.len());
+        for (v, p) in iov.iter_mut().zip(pieces) {
+            v.iov_base = p.as_ptr().cast_mut().cast();
+            v.iov_len = p.len();
         }
-        let mut first = 0;
-        while total > 0 && first < take {
-            let live = &iov[first..take];
-            // SAFETY: every iovec points into a live slice of its length.
-            let w = unsafe { libc::writev(2, live.as_ptr(), live.len() as c_int) };
-            if w < 0 {
-                if last_errno() == libc::EINTR {
-                    continue;
-                }
-                return;
-            }
-            let mut w = w as usize;
-            total = total.saturating_sub(w);
-            // Skip what was written.
-            while first < take {
-                let slot = &mut iov[first];
-                if w < slot.iov_len {
-                    slot.iov_len -= w;
-                    // SAFETY: stays inside the same slice.
-                    slot.iov_base = unsafe { slot.iov_base.cast::<u8>().add(w).cast() };
-                    break;
-                }
-                w -= slot.iov_len;
-                first += 1;
-            }
+        // SAFETY: n iovecs pointing into live slices.
+        check(unsafe { syscall4(libc::SYS_writev, fd as usize, iov.as_ptr() as usize, n, 0) })
+    }
+
+    pub fn getpid() -> i32 {
+        // SAFETY: no arguments.
+        unsafe { syscall4(libc::SYS_getpid, 0, 0, 0, 0) as i32 }
+    }
+
+    pub fn dup_onto(fd: c_int, target: c_int) -> Result<(), c_int> {
+        // dup3 exists on every Linux architecture (dup2 does not on
+        // aarch64); fd != target here, where dup3 and dup2 agree.
+        // SAFETY: plain integers.
+        check(unsafe { syscall4(libc::SYS_dup3, fd as usize, target as usize, 0, 0) }).map(drop)
+    }
+
+    pub fn clear_cloexec(fd: c_int) -> Result<(), c_int> {
+        // SAFETY: plain integers.
+        check(unsafe { syscall4(libc::SYS_fcntl, fd as usize, libc::F_SETFD as usize, 0, 0) })
+            .map(drop)
+    }
+
+    pub fn close(fd: c_int) {
+        // SAFETY: closing our copy of a descriptor.
+        unsafe { syscall4(libc::SYS_close, fd as usize, 0, 0, 0) };
+    }
+
+    /// SIG_DFL for `sig`. The kernel's sigaction is {handler, flags,
+    /// restorer, mask} (no restorer on aarch64): all zero is SIG_DFL with
+    /// no flags and an empty mask either way.
+    pub fn default_action(sig: c_int) {
+        let act = [0u64; 4];
+        // SAFETY: a zeroed kernel sigaction, 8-byte sigset.
+        unsafe {
+            syscall4(
+                libc::SYS_rt_sigaction,
+                sig as usize,
+                act.as_ptr() as usize,
+                0,
+                8,
+            );
         }
+    }
+
+    pub fn set_mask(mask: u64) {
+        // SAFETY: SIG_SETMASK from an 8-byte kernel sigset.
+        unsafe {
+            syscall4(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK as usize,
+                &mask as *const u64 as usize,
+                0,
+                8,
+            );
+        }
+    }
+
+    /// Returns only on failure, with the errno.
+    pub fn execve(
+        path: *const c_char,
+        argv: *const *const c_char,
+        envp: *const *const c_char,
+    ) -> c_int {
+        // SAFETY: a C string and NULL-terminated arrays of C strings.
+        let r = unsafe {
+            syscall4(
+                libc::SYS_execve,
+                path as usize,
+                argv as usize,
+                envp as usize,
+                0,
+            )
+        };
+        check(r).err().unwrap_or(libc::EINVAL)
+    }
+
+    pub fn exit(code: c_int) -> ! {
+        loop {
+            // SAFETY: ends the process.
+            unsafe { syscall4(libc::SYS_exit_group, code as usize, 0, 0, 0) };
+        }
+    }
+}
+
+/// Elsewhere: libc's wrappers (they set `errno`, so Async is not offered).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod raw {
+    use std::ffi::{c_char, c_int};
+
+    pub const SUPPORTED: bool = false;
+
+    fn errno() -> c_int {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    pub fn writev(fd: c_int, pieces: &[&[u8]]) -> Result<usize, c_int> {
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; 16];
+        let n = pieces.len().min(iov.len());
+        for (v, p) in iov.iter_mut().zip(pieces) {
+            v.iov_base = p.as_ptr().cast_mut().cast();
+            v.iov_len = p.len();
+        }
+        // SAFETY: n iovecs pointing into live slices.
+        let r = unsafe { libc::writev(fd, iov.as_ptr(), n as c_int) };
+        if r < 0 { Err(errno()) } else { Ok(r as usize) }
+    }
+
+    pub fn getpid() -> i32 {
+        // SAFETY: no preconditions.
+        unsafe { libc::getpid() }
+    }
+
+    pub fn dup_onto(fd: c_int, target: c_int) -> Result<(), c_int> {
+        // SAFETY: plain integers.
+        if unsafe { libc::dup2(fd, target) } < 0 {
+            Err(errno())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn clear_cloexec(fd: c_int) -> Result<(), c_int> {
+        // SAFETY: plain integers.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+            Err(errno())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn close(fd: c_int) {
+        // SAFETY: closing our copy of a descriptor.
+        unsafe { libc::close(fd) };
+    }
+
+    pub fn default_action(sig: c_int) {
+        // SAFETY: a zeroed sigaction is SIG_DFL, no flags, empty mask.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+
+    pub fn set_mask(mask: u64) {
+        // SAFETY: builds a sigset_t from the mask bits, then sets it.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in 1..=64 {
+                if mask & (1 << (sig - 1)) != 0 {
+                    libc::sigaddset(&mut set, sig);
+                }
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        }
+    }
+
+    pub fn execve(
+        path: *const c_char,
+        argv: *const *const c_char,
+        envp: *const *const c_char,
+    ) -> c_int {
+        // SAFETY: a C string and NULL-terminated arrays of C strings.
+        unsafe { libc::execve(path, argv, envp) };
+        errno()
+    }
+
+    pub fn exit(code: c_int) -> ! {
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(code) }
     }
 }
 
@@ -441,9 +884,11 @@ mod tests {
         }
     }
 
+    const ALL: [Method; 3] = [Method::Fork, Method::Vfork, Method::Async];
+
     #[test]
-    fn exit_codes_come_through_both_ways() {
-        for m in [Method::Fork, Method::Vfork] {
+    fn exit_codes_come_through_every_way() {
+        for m in ALL {
             assert_eq!(run(m, Action::Exit(100), &[]), 100);
         }
     }
@@ -460,7 +905,7 @@ mod tests {
             .into_iter()
             .collect();
         let envp = CStrArray::new();
-        for m in [Method::Fork, Method::Vfork] {
+        for m in ALL {
             let paths = [missing.as_c_str(), dir.as_c_str(), t.as_c_str()];
             let exec = Exec {
                 paths: &paths,
@@ -494,7 +939,7 @@ mod tests {
             .collect();
         let envp = CStrArray::new();
         let paths = [sh.as_c_str()];
-        let mut sp = Spawner::new(Method::Vfork);
+        let mut sp = Spawner::new(Method::Async);
         let child = Child {
             stdio: Some(theirs.as_fd()),
             log: &[],
@@ -515,5 +960,96 @@ mod tests {
         ours.read_to_string(&mut out).unwrap();
         assert_eq!(out, "got hi\n");
         nix::sys::wait::waitpid(pid, None).unwrap();
+    }
+
+    #[test]
+    fn many_async_children_in_flight_each_get_their_own_arguments() {
+        // More children at once than there are slots: the rest go vfork.
+        let sh = CString::new("/bin/sh").unwrap();
+        let c = CString::new("-c").unwrap();
+        let mut sp = Spawner::new(Method::Async);
+        let mut pids = Vec::new();
+        for i in 0..(3 * ASYNC_SLOTS as i32) {
+            let script = CString::new(format!("exit {}", 10 + i)).unwrap();
+            let var = CString::new(format!("N={i}")).unwrap();
+            let argv: CStrArray = [sh.as_c_str(), c.as_c_str(), script.as_c_str()]
+                .into_iter()
+                .collect();
+            let envp: CStrArray = [var.as_c_str()].into_iter().collect();
+            let paths = [sh.as_c_str()];
+            let child = Child {
+                stdio: None,
+                log: &[],
+                default_signals: &[Signal::SIGPIPE],
+                sigmask: SigSet::empty(),
+                action: Action::Exec(Exec {
+                    paths: &paths,
+                    argv: &argv,
+                    envp: &envp,
+                    exec_failed: b"",
+                    fds_failed: b"",
+                }),
+            };
+            // The parent's copies go away at once; the child has its own.
+            pids.push((sp.spawn(&child).unwrap(), 10 + i));
+        }
+        for (pid, want) in pids {
+            match nix::sys::wait::waitpid(pid, None).unwrap() {
+                nix::sys::wait::WaitStatus::Exited(_, code) => assert_eq!(code, want),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_log_lines_carry_the_childs_pid() {
+        use std::io::Read;
+        // The child writes to fd 2: run it under a shell whose fd 2 is a
+        // pipe we read (so the test harness's stderr is left alone).
+        let (mut r, w) = std::io::pipe().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "spawn::tests::log_helper",
+                "--nocapture",
+                "--ignored",
+            ])
+            .env("SPAWN_LOG_HELPER", "1")
+            .stderr(w)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(out.success());
+        let mut text = String::new();
+        r.read_to_string(&mut text).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("pid "))
+            .unwrap_or_else(|| panic!("{text}"));
+        let mut w = line.split(' ');
+        assert_eq!(w.next(), Some("pid"));
+        let pid = w.next().unwrap();
+        assert_eq!(w.next(), Some("ok"));
+        assert_eq!(w.next(), Some(pid));
+        assert!(pid.parse::<u32>().unwrap() > 1);
+    }
+
+    /// Run by the test above in a child process with fd 2 on a pipe.
+    #[test]
+    #[ignore]
+    fn log_helper() {
+        if std::env::var_os("SPAWN_LOG_HELPER").is_none() {
+            return;
+        }
+        for m in ALL {
+            let log = [
+                Part::Text(b"pid "),
+                Part::Pid,
+                Part::Text(b" ok "),
+                Part::Pid,
+                Part::Text(b"\n"),
+            ];
+            assert_eq!(run(m, Action::Exit(0), &log), 0);
+        }
     }
 }
