@@ -11,6 +11,8 @@
 //!   (djb's `cdb_init` way), for comparison.
 //!
 //! A first line gives the floor: opening and closing the file alone.
+//! Each figure comes as wall time and as CPU time of this thread (which
+//! a busy machine inflates less).
 //!
 //! Used by bench/rules/bench.sh.
 
@@ -18,12 +20,27 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-fn per_us(rounds: u32, mut f: impl FnMut()) -> f64 {
-    let t = Instant::now();
+/// Nanoseconds this thread has run on a CPU (the first field of
+/// /proc/thread-self/schedstat): unlike the wall clock, it does not count
+/// time spent waiting for a CPU on a busy machine.
+fn cpu_ns() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Wall and CPU microseconds per call of `f`.
+fn per_us(rounds: u32, mut f: impl FnMut()) -> (f64, f64) {
+    let (t, c) = (Instant::now(), cpu_ns());
     for _ in 0..rounds {
         f();
     }
-    t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+    let n = f64::from(rounds);
+    (
+        t.elapsed().as_secs_f64() * 1e6 / n,
+        (cpu_ns() - c) / 1e3 / n,
+    )
 }
 
 fn main() {
@@ -37,7 +54,10 @@ fn main() {
     let floor = per_us(rounds, || {
         black_box(std::fs::File::open(path).expect("open"));
     });
-    println!("open_close_us={floor:.2}");
+    println!(
+        "open_close_us={:.2} open_close_cpu_us={:.2}",
+        floor.0, floor.1
+    );
     if let Some(file) = args.get(3).and_then(|a| a.strip_prefix('@')) {
         let text = std::fs::read_to_string(file).expect("queries");
         let ips: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
@@ -51,7 +71,12 @@ fn main() {
             i += 1;
             black_box(rules::lookup(path, black_box(&client)).expect("lookup"));
         });
-        println!("queries={} pread_us={pread:.2}", ips.len());
+        println!(
+            "queries={} pread_us={:.2} pread_cpu_us={:.2}",
+            ips.len(),
+            pread.0,
+            pread.1
+        );
         return;
     }
     let ips: Vec<String> = if args.len() > 3 {
@@ -82,6 +107,9 @@ fn main() {
         let rule = first.map_or("(none)".to_string(), |m| {
             String::from_utf8_lossy(&m.shown).into_owned()
         });
-        println!("ip={ip} rule={rule:?} pread_us={pread:.2} mmap_us={mmap:.2}");
+        println!(
+            "ip={ip} rule={rule:?} pread_us={:.2} pread_cpu_us={:.2} mmap_us={:.2} mmap_cpu_us={:.2}",
+            pread.0, pread.1, mmap.0, mmap.1
+        );
     }
 }
