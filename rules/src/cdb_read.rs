@@ -54,46 +54,54 @@ impl Source for &[u8] {
     }
 }
 
-/// A cdb file read with `pread`: the 2048-byte header in one read when
-/// opened, then a window of [`FileSource::WINDOW`] bytes per hash-slot or
-/// record visit. One lookup costs the open and a handful of small reads,
-/// with no mapping to set up and tear down: measured cheaper than a
-/// mapping per lookup (`examples/lookup_timing.rs` prints both).
+/// A cdb file read with `pread`: the first [`FileSource::FIRST`] bytes
+/// (the 2048-byte header and, for the small files most sites have, the
+/// whole cdb) in one read when opened, then a window of
+/// [`FileSource::WINDOW`] bytes per hash-slot or record visit beyond
+/// them. One lookup costs the open and a handful of small reads, with no
+/// mapping to set up and tear down: measured cheaper than a mapping per
+/// lookup (`examples/lookup_timing.rs` prints both).
 #[derive(Debug)]
 pub struct FileSource {
     file: File,
-    header: Box<[u8; 2048]>,
-    header_len: usize,
+    /// The file's first bytes.
+    head: Vec<u8>,
+    /// The file ends within `head`.
+    whole: bool,
     win: Vec<u8>,
     win_pos: u32,
 }
 
 impl FileSource {
-    /// Bytes read at once past the header: a run of hash slots, or a
+    /// Bytes read when the file is opened.
+    pub const FIRST: usize = 8192;
+
+    /// Bytes read at once past the first ones: a run of hash slots, or a
     /// record's lengths, key and (usually) data.
     pub const WINDOW: usize = 512;
 
     /// Open `path` read-only (non-blocking, as djb's `open_read`) and read
-    /// its header. An empty file is EINVAL (`invalid argument`, as 0.88's
-    /// tcprulescheck reports it); a short one is read up to where it ends
-    /// and fails with EPROTO only if a lookup needs more.
+    /// its first bytes. An empty file is EINVAL (`invalid argument`, as
+    /// 0.88's tcprulescheck reports it); a short one fails with EPROTO
+    /// only if a lookup needs bytes it does not have.
     pub fn open(path: &Path) -> io::Result<FileSource> {
         let file = File::options()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(path)?;
-        let mut header = Box::new([0u8; 2048]);
+        let mut head = vec![0u8; Self::FIRST];
         // One read: a regular file gives all it has, so a short count
         // means the file ends there.
-        let header_len = read_once(&file, &mut header[..], 0)?;
-        if header_len == 0 {
+        let got = read_once(&file, &mut head, 0)?;
+        if got == 0 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
+        head.truncate(got);
         Ok(FileSource {
             file,
-            header,
-            header_len,
-            win: Vec::with_capacity(Self::WINDOW),
+            whole: got < Self::FIRST,
+            head,
+            win: Vec::new(),
             win_pos: 0,
         })
     }
@@ -102,11 +110,11 @@ impl FileSource {
 impl Source for FileSource {
     fn read(&mut self, pos: u32, len: u32) -> io::Result<&[u8]> {
         let (p, l) = (pos as usize, len as usize);
-        if p + l <= 2048 {
-            if p + l > self.header_len {
-                return Err(proto());
-            }
-            return Ok(&self.header[p..p + l]);
+        if p + l <= self.head.len() {
+            return Ok(&self.head[p..p + l]);
+        }
+        if self.whole {
+            return Err(proto());
         }
         let w = self.win_pos as usize;
         if !(p >= w && p + l <= w + self.win.len()) {
@@ -348,7 +356,18 @@ mod tests {
         }
         assert_eq!(file.find(b"nope").unwrap(), None);
         // Truncated and empty files fail as djb's reader does.
-        for cut in [1usize, 100, 2048, 3000, f.len() / 2, f.len() - 1] {
+        for cut in [
+            1usize,
+            100,
+            2048,
+            3000,
+            8191,
+            8192,
+            8193,
+            9000,
+            f.len() / 2,
+            f.len() - 1,
+        ] {
             std::fs::write(&p, &f[..cut]).unwrap();
             let mut file = Cdb::new(FileSource::open(&p).unwrap());
             let mut mem = Cdb::new(&f[..cut]);
