@@ -257,16 +257,6 @@ fn net_hit((key, data): (&[u8], Vec<u8>), addr: IpAddr) -> Hit {
     }
 }
 
-/// The address a TCPREMOTEIP text stands for, if it is one: callers
-/// (tcpserver's logs) may want it; kept here with the parsing rules.
-pub fn parse_ip(ip: &[u8]) -> Option<IpAddr> {
-    if ip.contains(&b':') {
-        cidr::parse_v6(ip).map(IpAddr::V6)
-    } else {
-        cidr::parse_v4(ip).map(IpAddr::V4)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
