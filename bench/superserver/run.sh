@@ -102,6 +102,7 @@ mapfile -t CANDV < <(variants cand "$CAND" "$SCRATCH/x1k-cand.cdb")
 VARIANTS=()
 for i in "${!DEBV[@]}"; do VARIANTS+=("${DEBV[i]}" "${CANDV[i]}"); done
 VARIANTS+=("ours-forkmode-HRl-b128|env TCPSERVER_SPAWN=fork $CAND -c 100 -H -R -l 0 -b 128 {HOST} {PORT} {HANDLER}")
+VARIANTS+=("ours-vforkmode-HRl-b128|env TCPSERVER_SPAWN=vfork $CAND -c 100 -H -R -l 0 -b 128 {HOST} {PORT} {HANDLER}")
 [ -x "$TCPSVD" ] && VARIANTS+=("ipsvd-tcpsvd-l0|$TCPSVD -c 100 -l 0 {HOST} {PORT} {HANDLER}")
 VARIANTS+=("floor-fork|$BUILD/forkserver {HOST} {PORT} {HANDLER}")
 

@@ -78,7 +78,7 @@ def main():
     out.append("ours (-b 128) ÷ bare C accept+fork+exec loop (`forkserver`, backlog 128); target ≥ 0.90\n")
     out.append("| variant | handler | " + " | ".join(f"c={c}" for c in concs) + " | target |")
     out.append("|---|---|" + "---|" * len(concs) + "---|")
-    for n in ("cand-tcpserver-HRl-b128", "ours-forkmode-HRl-b128", "deb-tcpserver-HRl-b128"):
+    for n in ("cand-tcpserver-HRl-b128", "ours-vforkmode-HRl-b128", "ours-forkmode-HRl-b128", "deb-tcpserver-HRl-b128"):
         for h in handlers:
             rs = [ratio(cps.get((n, h, c), {}), cps.get(("floor-fork", h, c), {})) for c in concs]
             ok = None if any(r is None for r in rs) else all(r[0] >= 0.90 for r in rs)
