@@ -335,3 +335,45 @@ fn a_slow_lookup_holds_a_slot_but_never_the_accept_loop() {
         }
     }
 }
+
+#[test]
+fn ident_timeout_t_matches_debian() {
+    if e2e::skip_unless_root("identd on port 113 of the client address") {
+        return;
+    }
+    for imp in Impl::both() {
+        let client = unique_loopback();
+        let _identd = Identd::start(IpAddr::V4(client), "!hang");
+        let t = std::time::Instant::now();
+        let (env, log) = env_and_log(imp, &["-v", "-H", "-l", "0", "-t", "1"], IpAddr::V4(client), &[]);
+        let took = since(t);
+        assert!((0.9..5.0).contains(&took), "{imp:?}: {took:.2} s");
+        assert!(!env.iter().any(|l| l.starts_with("TCPREMOTEINFO")), "{imp:?}: {env:?}");
+        assert!(log.contains(&format!("tcpserver: ok PID 0:127.0.0.1:LPORT :{client}::RPORT")), "{log:#?}");
+    }
+}
+
+#[test]
+fn nodelay_with_capital_d_matches_debian() {
+    // The handler asks its socket for TCP_NODELAY (python3 has the call).
+    let probe = "import socket; s = socket.socket(fileno=0); print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))";
+    if std::process::Command::new("python3").arg("-c").arg("1").status().is_err() {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    for imp in Impl::both() {
+        let bin = imp.path().unwrap();
+        for (flag, want) in [("-D", "1\n"), ("-d", "0\n")] {
+            let srv = Server::start(
+                &bin,
+                &[flag, "-H", "-R", "-l", "0", "127.0.0.1", "0", "/usr/bin/env", "python3", "-c", probe],
+                |c| {
+                    if let Some(p) = std::env::var_os("PATH") {
+                        c.env("PATH", p);
+                    }
+                },
+            );
+            assert_eq!(fetch(srv.addr()).0, want, "{imp:?} {flag}");
+        }
+    }
+}

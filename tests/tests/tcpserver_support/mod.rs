@@ -397,7 +397,8 @@ impl Drop for Dns {
 }
 
 /// An identd on `ip`:113 (root only) that answers each query line with
-/// `QUERY : reply` (or the raw `reply` when it starts with `!`).
+/// `QUERY : reply` (or the raw `reply` when it starts with `!`; `!hang`
+/// never answers and holds the connection until the identd is dropped).
 pub struct Identd {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -419,6 +420,12 @@ impl Identd {
                         let mut br = BufReader::new(c.try_clone().unwrap());
                         let mut q = String::new();
                         let _ = br.read_line(&mut q);
+                        if reply == "!hang" {
+                            while !s2.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            continue;
+                        }
                         let out = match reply.strip_prefix('!') {
                             Some(raw) => raw.to_string(),
                             None => format!("{} : {}\r\n", q.trim_end(), reply),
