@@ -3,7 +3,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
 
@@ -25,9 +24,17 @@ fn main() {
             Err(_) => Report::message(Letter::Z, remote::report::text::READ),
         }
     };
-    let mut out = std::io::stdout().lock();
-    // qmail-remote always exits 0; a failed write is qmail-rspawn's
-    // "qmail-remote produced no output".
-    let _ = out.write_all(&report.to_bytes());
-    let _ = out.flush();
+    // One write, not line by line as std's stdout would: qmail-rspawn
+    // reads until EOF either way. qmail-remote always exits 0; a failed
+    // write is qmail-rspawn's "qmail-remote produced no output".
+    let bytes = report.to_bytes();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        match nix::unistd::write(std::io::stdout(), rest) {
+            Ok(0) => break,
+            Ok(n) => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
 }
