@@ -3,9 +3,11 @@
 //! The order is the whole point:
 //! 1. create `pid/<pid>.<time>.<seq>`; its inode number is the message id;
 //! 2. link it to `mess/<id%23>/<id>` and unlink the pid name;
-//! 3. write the Received line and the message, flush, **fsync**;
+//! 3. write the Received line and the message;
 //! 4. create `intd/<id>`, write `u<uid>\0p<pid>\0` and the checked
-//!    envelope, flush, **fsync**;
+//!    envelope; **fsync** the message, then `intd` (qmail syncs the
+//!    message before reading the envelope; syncing both here lets one
+//!    journal commit serve both, and nothing is linked before either);
 //! 5. link `intd/<id>` to `todo/<id>`: from this instant the message is
 //!    queued, and qmail-send will deliver it even if everything dies now;
 //! 6. pull `lock/trigger` to wake qmail-send.
@@ -180,9 +182,7 @@ impl Enqueue<'_> {
             }
             out.write_all(&buf[..n]).map_err(|_| QqError::Write)?;
         }
-        let file = out.into_inner().map_err(|_| QqError::Write)?;
-        file.sync_all().map_err(|_| QqError::Write)?;
-        drop(file);
+        let mess_file = out.into_inner().map_err(|_| QqError::Write)?;
 
         let intd_path = q.join(layout::intd(id));
         let intd = OpenOptions::new()
@@ -215,8 +215,13 @@ impl Enqueue<'_> {
             }
         }
         let intd = out.into_inner().map_err(|_| QqError::Write)?;
+        // Both files are synced before the todo link; syncing them one
+        // after the other here, rather than the message before the
+        // envelope is read, lets one journal commit cover both.
+        mess_file.sync_all().map_err(|_| QqError::Write)?;
         intd.sync_all().map_err(|_| QqError::Write)?;
         drop(intd);
+        drop(mess_file);
 
         if fs::hard_link(&intd_path, q.join(layout::todo(id))).is_err() {
             return Err(QqError::Todo);

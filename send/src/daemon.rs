@@ -63,6 +63,17 @@ const CHANNELS: usize = 2;
 const STATUS_NAME: [&str; CHANNELS] = [" local ", " remote "];
 const TO_CHAN: [&str; CHANNELS] = [" to local ", " to remote "];
 
+/// New messages preprocessed before their files are synced together.
+const TODO_BATCH: usize = 64;
+
+/// A new message whose info and channel files are written but not yet
+/// synced.
+struct Prepared {
+    id: u64,
+    files: Vec<(String, File)>,
+    has_chan: [bool; CHANNELS],
+}
+
 /// qmail-send's seven descriptors.
 #[derive(Debug)]
 pub struct Fds {
@@ -1049,7 +1060,15 @@ impl Send {
 
     // ------------------------------------------------------------ TODO
 
+    /// Re-arm the trigger: empty the fifo and open it afresh (after the
+    /// last writer closes, a fifo stays "hung up" for its old reader). The
+    /// old descriptor is closed before the new one opens, or the pipe, and
+    /// the byte in it, would live on.
     fn trigger_set(&mut self) {
+        if let Some(mut t) = self.trigger.take() {
+            let mut buf = [0u8; 64];
+            while matches!(t.read(&mut buf), Ok(n) if n > 0) {}
+        }
         self.trigger = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -1089,32 +1108,45 @@ impl Send {
             }
             self.next_todo_run = self.recent + SLEEP_TODO;
         }
-        let Some(entry) = self.todo_dir.as_mut().and_then(Iterator::next) else {
-            self.todo_dir = None;
-            return;
-        };
-        let Ok(entry) = entry else { return };
-        let Some(id) = layout::parse_id(entry.file_name().as_encoded_bytes()) else {
-            return;
-        };
-        if self.damaged.contains(&id) {
-            return;
+        // Take a batch of new messages: each is written without waiting,
+        // then all their files are synced together, so a burst costs a few
+        // journal commits instead of two per message. Nothing is removed
+        // from todo/ before its files are synced.
+        let mut batch = Vec::new();
+        while batch.len() < TODO_BATCH {
+            let Some(entry) = self.todo_dir.as_mut().and_then(Iterator::next) else {
+                self.todo_dir = None;
+                break;
+            };
+            let Ok(entry) = entry else { continue };
+            let Some(id) = layout::parse_id(entry.file_name().as_encoded_bytes()) else {
+                continue;
+            };
+            if self.damaged.contains(&id) {
+                continue;
+            }
+            if let Some(p) = self.todo_prepare(id) {
+                batch.push(p);
+            }
         }
-        self.todo_one(id);
+        for p in batch {
+            self.todo_commit(p);
+        }
     }
 
-    /// Preprocess one new message. Any failure leaves `todo/N` for the
-    /// next scan.
-    fn todo_one(&mut self, id: u64) {
+    /// Preprocess one new message up to the sync: read and check its todo
+    /// file, write info and the channel files. `None` after a failure,
+    /// which leaves `todo/N` for the next scan.
+    fn todo_prepare(&mut self, id: u64) -> Option<Prepared> {
         let todo = layout::todo(id);
         let Ok(mut fd) = File::open(&todo) else {
             self.log.text(&format!("warning: unable to open {todo}\n"));
-            return;
+            return None;
         };
         let mess = layout::mess(id);
         let Ok(st) = fs::metadata(&mess) else {
             self.log.text(&format!("warning: unable to stat {mess}\n"));
-            return;
+            return None;
         };
         // Read and check the whole todo file before writing anything, so
         // a damaged one is set aside with nothing half made.
@@ -1128,7 +1160,7 @@ impl Send {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
                     self.log.text(&format!("warning: trouble reading {todo}\n"));
-                    return;
+                    return None;
                 }
             };
             if parser.feed(&buf[..n], &mut records).is_err() {
@@ -1136,7 +1168,7 @@ impl Send {
                 self.log.text(&format!(
                     "warning: unknown record type in {todo}; message set aside\n"
                 ));
-                return;
+                return None;
             }
         }
         drop(fd);
@@ -1145,7 +1177,7 @@ impl Send {
             self.log.text(&format!(
                 "warning: no sender in {todo}; message set aside\n"
             ));
-            return;
+            return None;
         }
         for c in 0..CHANNELS {
             let name = chan_file(id, c);
@@ -1154,7 +1186,7 @@ impl Send {
             {
                 self.log
                     .text(&format!("warning: unable to unlink {name}\n"));
-                return;
+                return None;
             }
         }
         let info = layout::info(id);
@@ -1163,7 +1195,7 @@ impl Send {
         {
             self.log
                 .text(&format!("warning: unable to unlink {info}\n"));
-            return;
+            return None;
         }
         let create = |name: &str| {
             OpenOptions::new()
@@ -1175,7 +1207,7 @@ impl Send {
         let Ok(mut finfo) = create(&info) else {
             self.log
                 .text(&format!("warning: unable to create {info}\n"));
-            return;
+            return None;
         };
         self.log.text(&format!("new msg {id}\n"));
 
@@ -1210,14 +1242,9 @@ impl Send {
         if finfo.write_all(&info_bytes).is_err() {
             self.log
                 .text(&format!("warning: trouble writing to {info}\n"));
-            return;
+            return None;
         }
-        if finfo.sync_all().is_err() {
-            self.log
-                .text(&format!("warning: trouble fsyncing {info}\n"));
-            return;
-        }
-        drop(finfo);
+        let mut files = vec![(info, finfo)];
         for c in 0..CHANNELS {
             if !has_chan[c] {
                 continue;
@@ -1226,22 +1253,38 @@ impl Send {
             let Ok(mut f) = create(&name) else {
                 self.log
                     .text(&format!("warning: unable to create {name}\n"));
-                return;
+                return None;
             };
             if f.write_all(&chan_bytes[c]).is_err() {
                 self.log
                     .text(&format!("warning: trouble writing to {name}\n"));
-                return;
+                return None;
             }
+            files.push((name, f));
+        }
+        Some(Prepared {
+            id,
+            files,
+            has_chan,
+        })
+    }
+
+    /// Sync a prepared message's files, have qmail-clean remove its todo
+    /// entry and schedule its first deliveries.
+    fn todo_commit(&mut self, p: Prepared) {
+        let id = p.id;
+        for (name, f) in &p.files {
             if f.sync_all().is_err() {
                 self.log
                     .text(&format!("warning: trouble fsyncing {name}\n"));
                 return;
             }
         }
+        drop(p.files);
         if !self.clean(CleanRequest::Todo(id)) {
             return;
         }
+        let has_chan = p.has_chan;
         let now = now_secs();
         for (pq, &has) in self.pq_chan.iter_mut().zip(&has_chan) {
             if has {

@@ -77,6 +77,17 @@ fn a_queued_message_lands_in_the_maildir_byte_for_byte() {
     }
     // Everything is cleaned up.
     e2e::poll_until(T, || (s.count("mess") == 0).then_some(())).expect("mess removed");
+    // Idle means asleep: a busy loop (say, on a trigger fifo that stays
+    // readable) would burn a second of CPU here.
+    let pid = s.send.as_ref().unwrap().pid();
+    let cpu = || {
+        let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<&str> = st.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1)); // measuring idleness, not waiting for an event
+    assert!(cpu() - before < 20, "qmail-send used CPU while idle");
     assert_eq!(s.count("info"), 0);
     assert_eq!(s.count("local"), 0);
     assert_eq!(s.count("todo"), 0);
