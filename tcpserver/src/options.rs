@@ -274,7 +274,11 @@ pub fn parse(
     };
     if let Some(c) = num("c", "limit")? {
         if c == 0 {
-            return Err(bad("limit", b"0 (at least 1)"));
+            // 0.88 would never accept a connection.
+            return Err(UsageError::new(
+                vec!["tcpserver: limit must be at least 1".into(), usage_line()],
+                false,
+            ));
         }
         o.limit = c;
     }
