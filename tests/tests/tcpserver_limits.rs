@@ -120,12 +120,13 @@ fn per_client_limit_refuses_the_excess_with_a_message() {
 #[test]
 fn accept_errors_pause_the_server_and_never_end_it() {
     // With 6 descriptors, all taken by stdio, the self-pipe and the
-    // listener, every accept fails with EMFILE.
+    // listener, every accept fails with EMFILE. (Descriptors 3 to 9 the
+    // test runner may pass down are closed first.)
     let bin = Impl::Ours.path().unwrap();
     let mut cmd = std::process::Command::new("/bin/sh");
     base_env(&mut cmd);
     cmd.arg("-c")
-        .arg("ulimit -n 6 && exec \"$0\" -1 -v -H -R -l 0 127.0.0.1 0 /bin/true")
+        .arg("exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; ulimit -n 6 && exec \"$0\" -1 -v -H -R -l 0 127.0.0.1 0 /bin/true")
         .arg(&bin)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
