@@ -65,7 +65,7 @@ fn put(control: &Path, name: &str, text: &[u8]) -> Result<(), Error> {
 }
 
 /// Append the line `text` to `control/NAME` (the script's `>>`).
-fn append(control: &Path, name: &str, text: &str) -> Result<(), Error> {
+pub fn append(control: &Path, name: &str, text: &str) -> Result<(), Error> {
     let path = control.join(name);
     let mut bytes = match fs::read(&path) {
         Ok(b) => b,

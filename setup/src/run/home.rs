@@ -2,8 +2,11 @@
 //! one-folder install, only where nothing is there yet, so an admin's
 //! edits survive restarts.
 //!
-//! - `control/`: `config-fast localhost` (me, defaultdomain, plusdomain,
-//!   locals, rcpthosts) and `defaultdelivery` = `./Maildir/`;
+//! - `control/`: `config-fast mail.localhost` (me, defaultdomain,
+//!   plusdomain, locals, rcpthosts), plain `localhost` added to locals and
+//!   rcpthosts, and `defaultdelivery` = `./Maildir/`. The name has a dot
+//!   so that qmail-inject's `To: you` becomes `you@mail.localhost`
+//!   (a name without one gets `.defaultdomain` appended);
 //! - `mail/you/Maildir/`: one local user, `you@localhost`;
 //! - `etc/tcp.smtp`: 127.0.0.1 may relay, everyone else may only send to
 //!   local addresses; compiled to `etc/tcp.smtp.cdb` at every start.
@@ -14,8 +17,11 @@ use std::path::{Path, PathBuf};
 
 use crate::{Context, Error, config, maildir};
 
-/// The host name of the embedded default.
-pub const HOST: &str = "localhost";
+/// The host name of the embedded default (`.localhost` is reserved for
+/// this machine, RFC 6761).
+pub const HOST: &str = "mail.localhost";
+/// The short name that is local too.
+pub const ALSO_LOCAL: &str = "localhost";
 /// The one local user of the embedded default.
 pub const USER: &str = "you";
 /// The default delivery: the user's Maildir.
@@ -90,6 +96,12 @@ pub fn configure(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<(), Error
         for line in String::from_utf8_lossy(&out).lines() {
             say(&format!("config-fast {HOST}: {line}"));
         }
+        let control = home.join("control");
+        config::append(&control, "locals", ALSO_LOCAL)?;
+        config::append(&control, "rcpthosts", ALSO_LOCAL)?;
+        say(&format!(
+            "added {ALSO_LOCAL} to control/locals and control/rcpthosts"
+        ));
     }
     create_new(
         &home.join("control/defaultdelivery"),
@@ -98,7 +110,7 @@ pub fn configure(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<(), Error
     let user = home.join("mail").join(USER);
     match fs::create_dir(&user) {
         Ok(()) => say(&format!(
-            "made the local user {USER}@{HOST}: {}",
+            "made the local user {USER}@{ALSO_LOCAL}: {}",
             user.display()
         )),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -134,11 +146,11 @@ mod tests {
         configure(&layout, &mut |s| said.push(s.to_string())).unwrap();
         assert!(
             said.iter()
-                .any(|s| s.contains("Putting localhost into control/me"))
+                .any(|s| s.contains("Putting mail.localhost into control/me"))
         );
         assert_eq!(
             fs::read_to_string(home.join("control/rcpthosts")).unwrap(),
-            "localhost\n"
+            "mail.localhost\nlocalhost\n"
         );
         assert!(layout.maildir().join("new").is_dir());
         assert_eq!(layout.default_delivery().unwrap(), "./Maildir/");
@@ -152,7 +164,7 @@ mod tests {
         // locals was not appended to twice.
         assert_eq!(
             fs::read_to_string(home.join("control/locals")).unwrap(),
-            "localhost\n"
+            "mail.localhost\nlocalhost\n"
         );
     }
 }

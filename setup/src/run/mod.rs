@@ -147,7 +147,7 @@ fn run(opts: Options) -> Result<i32, Error> {
         "SMTP on {}:{port}; mail for {}@{} lands in {}/; running as {} (uid {}); Ctrl-C stops",
         opts.listen.ip(),
         home::USER,
-        home::HOST,
+        home::ALSO_LOCAL,
         shown.display(),
         who.name,
         who.uid
