@@ -100,6 +100,8 @@ fn a_queued_message_lands_in_the_maildir_byte_for_byte() {
 fn local_and_remote_recipients_go_their_ways() {
     let mut s = System::new();
     s.control("virtualdomains", "virt.example:joe\n");
+    s.control("concurrencylocal", "3\n");
+    s.control("concurrencyremote", "500\n"); // capped at the spawner's 120
     // Stand-ins that record their arguments.
     let rec = s.home.join("calls");
     fs::create_dir(&rec).unwrap();
@@ -158,6 +160,7 @@ fn local_and_remote_recipients_go_their_ways() {
         ]
     );
     let log = s.log_lines().join("\n");
+    assert!(log.contains("status: local 0/3 remote 0/120"), "{log}");
     assert!(log.contains("to remote bob@remote.example"), "{log}");
     assert!(
         log.contains(": success: 127.0.0.1_accepted_message./Remote_host_said:_250_ok/"),
