@@ -14,6 +14,9 @@ bench.py --ours PATH --deb PATH --lookup PATH --gen PATH [--rules N]
    the default rule, an IPv6 address that does, and the mean over
    gen-rules.py's 1,000 queries (a third exact, a third prefix or range, a
    third default); three runs each, medians printed (target: < 10 us).
+   Each with rules::lookup, with rules::lookup_indexed (a NetIndex made
+   once, as tcpserver's parent can keep one) and, for comparison, with a
+   mapping of the file per lookup.
 """
 import argparse
 import os
@@ -94,7 +97,9 @@ def main():
                   "prefix hit 172.16.1.9", "IPv4 to the default rule 198.51.100.7",
                   "IPv6 to the default rule 2001:db8::7", "mean over the 1,000 queries"]
         print(f"lookup in the {a.rules}-rule cdb, file opened per lookup, {a.rounds} rounds,"
-              " median of 3 runs (wall / CPU of the thread):")
+              " median of 3 runs, us (wall / CPU of the thread):")
+        print("  lookup: rules::lookup (pread); indexed: rules::lookup_indexed with a NetIndex"
+              " made once; mmap: the same search on a mapping made per lookup")
         med = lambda rows, k: statistics.median(float(r[k]) for r in rows)
         for i, label in enumerate(labels):
             rows = [r[i] for r in runs]
@@ -103,11 +108,12 @@ def main():
                 print(f"  {label:40} {p:8.2f} / {c:6.2f} us")
                 continue
             p, c = med(rows, "pread_us"), med(rows, "pread_cpu_us")
+            x, xc = med(rows, "indexed_us"), med(rows, "indexed_cpu_us")
             extra = ""
             if "mmap_us" in rows[0]:
                 m, mc = med(rows, "mmap_us"), med(rows, "mmap_cpu_us")
-                extra = f"   (mmap per lookup instead: {m:.2f} / {mc:.2f} us)"
-            print(f"  {label:40} {p:8.2f} / {c:6.2f} us{extra}")
+                extra = f"  mmap {m:8.2f} / {mc:6.2f}"
+            print(f"  {label:40} {p:8.2f} / {c:6.2f}   indexed {x:8.2f} / {xc:6.2f}{extra}")
         if not identical:
             sys.exit("cdb bytes differ")
 

@@ -107,6 +107,13 @@ impl FileSource {
     }
 }
 
+impl FileSource {
+    /// The open file's fstat.
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        self.file.metadata()
+    }
+}
+
 impl Source for FileSource {
     fn read(&mut self, pos: u32, len: u32) -> io::Result<&[u8]> {
         let (p, l) = (pos as usize, len as usize);

@@ -10,6 +10,9 @@
 //! - [`compile`]: tcprules' job, text to cdb file, atomically.
 //! - [`lookup`] (module and function): the keys tried for a client, in
 //!   order; [`find`] also returns the matching key (tcprulescheck).
+//! - [`netindex`]: the network prefix lengths a cdb has, so that a
+//!   long-running caller can spare lookups the others
+//!   ([`lookup_indexed`]).
 //! - [`data`]: the record value (`D\0`, `+NAME=VALUE\0`): decisions and
 //!   tcprulescheck's report.
 //! - [`cidr`]: IPv6 and CIDR key encodings.
@@ -25,6 +28,7 @@ pub mod compile;
 pub mod data;
 pub mod keys;
 pub mod lookup;
+pub mod netindex;
 pub mod parse;
 
 use std::fmt;
@@ -32,7 +36,8 @@ use std::io;
 use std::path::PathBuf;
 
 pub use compile::{compile, compile_bytes};
-pub use lookup::{Match, find, find_in, lookup};
+pub use lookup::{Match, find, find_in, lookup, lookup_indexed};
+pub use netindex::NetIndex;
 
 /// The client being judged, as tcpserver knows it.
 #[derive(Debug, Clone, Copy)]

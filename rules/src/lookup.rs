@@ -34,6 +34,7 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use crate::cdb_read::{Cdb, FileSource, Source, hash, hash_from};
+use crate::netindex::{Lengths, NetIndex};
 use crate::{Client, Decision, Error, cidr, data};
 
 /// The record that decided a lookup.
@@ -64,7 +65,25 @@ impl Match {
 /// EPROTO for a truncated file, EINVAL for an empty one).
 pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
     let src = FileSource::open(path).map_err(Error::Io)?;
-    let hit = search(&mut Cdb::new(src), client).map_err(Error::Io)?;
+    let hit = search(&mut Cdb::new(src), client, Lengths::ALL).map_err(Error::Io)?;
+    Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
+}
+
+/// [`lookup`] with a [`NetIndex`] of the file, made earlier by a
+/// long-running caller: only the network lengths the file has are tried,
+/// if the file opened now is the one indexed (else all of them, as
+/// [`lookup`]). The answer is always [`lookup`]'s.
+pub fn lookup_indexed(
+    path: &Path,
+    client: &Client<'_>,
+    index: &NetIndex,
+) -> Result<Decision, Error> {
+    let src = FileSource::open(path).map_err(Error::Io)?;
+    let lengths = match src.metadata() {
+        Ok(m) => index.lengths_for(&m),
+        Err(_) => Lengths::ALL,
+    };
+    let hit = search(&mut Cdb::new(src), client, lengths).map_err(Error::Io)?;
     Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
 }
 
@@ -72,13 +91,13 @@ pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
 /// tcprulescheck); `None` when nothing matched.
 pub fn find(path: &Path, client: &Client<'_>) -> Result<Option<Match>, Error> {
     let src = FileSource::open(path).map_err(Error::Io)?;
-    let hit = search(&mut Cdb::new(src), client).map_err(Error::Io)?;
+    let hit = search(&mut Cdb::new(src), client, Lengths::ALL).map_err(Error::Io)?;
     Ok(hit.map(Hit::into_match))
 }
 
 /// [`find`] on the bytes of a cdb already in memory.
 pub fn find_in(cdb: &[u8], client: &Client<'_>) -> io::Result<Option<Match>> {
-    Ok(search(&mut Cdb::new(cdb), client)?.map(Hit::into_match))
+    Ok(search(&mut Cdb::new(cdb), client, Lengths::ALL)?.map(Hit::into_match))
 }
 
 /// How a key was made, to show it readably.
@@ -118,7 +137,11 @@ impl Hit {
     }
 }
 
-fn search<S: Source>(cdb: &mut Cdb<S>, c: &Client<'_>) -> io::Result<Option<Hit>> {
+fn search<S: Source>(
+    cdb: &mut Cdb<S>,
+    c: &Client<'_>,
+    lengths: Lengths,
+) -> io::Result<Option<Hit>> {
     let ip = c.ip;
     let colon = ip.contains(&b':');
     let v6 = if colon { cidr::parse_v6(ip) } else { None };
@@ -197,8 +220,12 @@ fn search<S: Source>(cdb: &mut Cdb<S>, c: &Client<'_>) -> io::Result<Option<Hit>
 
     // 6: CIDR networks.
     let net = match (v4, v6) {
-        (Some(a), _) => find_net(cdb, &cidr::v4_bits(a))?.map(|h| net_hit(h, IpAddr::V4(a))),
-        (_, Some(a)) => find_net(cdb, &cidr::v6_bits(a))?.map(|h| net_hit(h, IpAddr::V6(a))),
+        (Some(a), _) => {
+            find_net(cdb, &cidr::v4_bits(a), lengths)?.map(|h| net_hit(h, IpAddr::V4(a)))
+        }
+        (_, Some(a)) => {
+            find_net(cdb, &cidr::v6_bits(a), lengths)?.map(|h| net_hit(h, IpAddr::V6(a)))
+        }
         _ => None,
     };
     if net.is_some() {
@@ -224,10 +251,12 @@ fn search<S: Source>(cdb: &mut Cdb<S>, c: &Client<'_>) -> io::Result<Option<Hit>
 }
 
 /// Try the prefixes of a full bit-string key, longest first (at least one
-/// bit); the hashes of all prefixes come from one pass.
+/// bit), those `lengths` wants; the hashes of all prefixes come from one
+/// pass.
 fn find_net<'k, S: Source>(
     cdb: &mut Cdb<S>,
     bits: &'k [u8],
+    lengths: Lengths,
 ) -> io::Result<Option<(&'k [u8], Vec<u8>)>> {
     let mut hashes = [0u32; 129];
     let mut h = hash(&bits[..1]);
@@ -237,6 +266,9 @@ fn find_net<'k, S: Source>(
         hashes[i] = h;
     }
     for n in (1..bits.len()).rev() {
+        if !lengths.wants(&bits[..=n]) {
+            continue;
+        }
         if let Some(data) = cdb.find_hashed(&bits[..=n], hashes[n])? {
             return Ok(Some((&bits[..=n], data)));
         }
@@ -465,6 +497,41 @@ mod tests {
             s("8.8.8.8", Some("host.example.com"), None).as_deref(),
             Some("=host.example.com")
         );
+    }
+
+    #[test]
+    fn an_index_changes_the_cost_never_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.cdb");
+        let text = b"10.0.0.0/8:allow,N=\"8\"\n10.1.0.0/16:deny\n2001:db8::/32:deny\n:allow,N=\"default\"\n";
+        std::fs::write(&p, crate::compile_bytes(text).unwrap()).unwrap();
+        let ix = NetIndex::scan(&p).unwrap();
+        let ips = [
+            "10.2.3.4",
+            "10.1.2.3",
+            "11.0.0.1",
+            "2001:db8::1",
+            "2001:db9::1",
+            "::1",
+        ];
+        for ip in ips {
+            let c = client(ip, None, None);
+            assert_eq!(
+                lookup_indexed(&p, &c, &ix).unwrap(),
+                lookup(&p, &c).unwrap(),
+                "{ip}"
+            );
+        }
+        // The file replaced: a stale index must not hide the new /24.
+        let tmp = dir.path().join("r.tmp");
+        std::fs::write(
+            &tmp,
+            crate::compile_bytes(b"10.2.3.0/24:deny\n:allow\n").unwrap(),
+        )
+        .unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        let c = client("10.2.3.4", None, None);
+        assert_eq!(lookup_indexed(&p, &c, &ix).unwrap(), Decision::Deny);
     }
 
     #[test]

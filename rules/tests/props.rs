@@ -7,7 +7,7 @@ use std::fs;
 
 use proptest::prelude::*;
 use rules::cdb_read::{Cdb, records};
-use rules::{Client, Error, compile, compile_bytes, find_in};
+use rules::{Client, Error, NetIndex, compile, compile_bytes, find_in, lookup, lookup_indexed};
 
 /// A byte-string strategy (one type for literals of any length).
 fn j(b: &'static [u8]) -> Just<&'static [u8]> {
@@ -134,6 +134,31 @@ proptest! {
             }
         }
         prop_assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn an_index_never_changes_the_answer(
+        text in rulish(),
+        ips in prop::collection::vec(
+            prop_oneof![
+                (any::<u8>(), any::<u8>()).prop_map(|(a, b)| format!("10.{a}.{b}.1")),
+                (any::<u8>(), any::<u8>()).prop_map(|(a, b)| format!("{a}.{b}.3.4")),
+                any::<u16>().prop_map(|a| format!("2001:db8::{a:x}")),
+                any::<u128>().prop_map(|a| std::net::Ipv6Addr::from(a).to_string()),
+                Just("::1".to_string()),
+            ],
+            1..8,
+        ),
+    ) {
+        let Ok(cdb) = compile_bytes(&text) else { return Ok(()) };
+        let dir = scratch();
+        let p = dir.path().join("r.cdb");
+        fs::write(&p, &cdb).unwrap();
+        let ix = NetIndex::scan(&p).unwrap();
+        for ip in &ips {
+            let c = Client { ip: ip.as_bytes(), host: None, info: None };
+            prop_assert_eq!(lookup_indexed(&p, &c, &ix).unwrap(), lookup(&p, &c).unwrap());
+        }
     }
 
     #[test]
