@@ -200,6 +200,23 @@ pub struct ProcInfo {
     pub ppid: u32,
     pub name: String,
     pub uid: u32,
+    /// `R`, `S`, ... `Z` for a zombie.
+    pub state: char,
+}
+
+/// The process `pid`, if it is alive.
+pub fn proc_of(pid: u32) -> Option<ProcInfo> {
+    proc_info(pid)
+}
+
+/// Every process of the machine.
+pub fn all_procs() -> Vec<ProcInfo> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_info)
+        .collect()
 }
 
 fn proc_info(pid: u32) -> Option<ProcInfo> {
@@ -207,7 +224,9 @@ fn proc_info(pid: u32) -> Option<ProcInfo> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let name = stat[open + 1..close].to_string();
-    let ppid = stat[close + 2..].split(' ').nth(1)?.parse().ok()?;
+    let mut rest = stat[close + 2..].split(' ');
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let uid = status
         .lines()
@@ -221,17 +240,13 @@ fn proc_info(pid: u32) -> Option<ProcInfo> {
         ppid,
         name,
         uid,
+        state,
     })
 }
 
-/// Every live process below `root` (not `root` itself).
+/// Every process below `root` (not `root` itself), zombies left out.
 pub fn descendants(root: u32) -> Vec<ProcInfo> {
-    let all: Vec<ProcInfo> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(proc_info)
-        .collect();
+    let all: Vec<ProcInfo> = all_procs().into_iter().filter(|p| p.state != 'Z').collect();
     let mut out: Vec<ProcInfo> = Vec::new();
     let mut frontier = vec![root];
     while let Some(p) = frontier.pop() {
