@@ -131,6 +131,8 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("qmail-inject", Owner::Root, 0o755),
     ("qmail-qread", Owner::Root, 0o755),
     ("qmail-qstat", Owner::Root, 0o755),
+    ("qmail-tcpto", Owner::Root, 0o755),
+    ("qmail-tcpok", Owner::Root, 0o755),
     ("qmail-smtpd", Owner::Root, 0o755),
     ("sendmail", Owner::Root, 0o755),
     ("tcp-env", Owner::Root, 0o755),
