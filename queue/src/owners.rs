@@ -104,6 +104,18 @@ impl Mode {
         }
     }
 
+    /// The mode of a daemon that qmail-start runs as user `name` (qmailr
+    /// for qmail-rspawn): root mode when we are root or that user, the
+    /// one-folder mode otherwise.
+    pub fn detect_as(name: &'static str) -> Result<Mode, Missing> {
+        let me = nix::unistd::geteuid();
+        if me.is_root() || uid_of(name) == Some(me.as_raw()) {
+            Ok(Mode::Root(Ids::lookup()?))
+        } else {
+            Ok(Mode::Single)
+        }
+    }
+
     /// The uid that must own the messages: qmailq, or ourselves.
     pub fn queue_uid(&self) -> u32 {
         match self {
