@@ -186,6 +186,77 @@ impl Daemon {
     }
 }
 
+/// One entry of a super-server's configuration: who runs what, with
+/// which variables, and whether its clients may relay (the entries on
+/// the loopback address).
+#[derive(Debug)]
+struct Entry {
+    label: String,
+    user: String,
+    group: String,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    relay: bool,
+}
+
+/// The lines of an inetd.conf: `addr:service stream tcp nowait
+/// user:group server argv0 args...`.
+fn inetd_entries(path: &Path) -> Vec<Entry> {
+    let conf = std::fs::read_to_string(path).unwrap();
+    conf.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+            assert_eq!(f[1..4], ["stream", "tcp", "nowait"], "{l}");
+            let (user, group) = f[4].split_once(':').unwrap();
+            let mut argv = vec![f[5].clone()];
+            argv.extend(f[7..].iter().cloned());
+            Entry {
+                label: format!("inetd {}", f[0]),
+                user: user.into(),
+                group: group.into(),
+                argv,
+                env: Vec::new(),
+                relay: f[0].starts_with("127.0.0.1:"),
+            }
+        })
+        .collect()
+}
+
+/// The services of an xinetd file: `server`, `server_args`, `user`,
+/// `group`, `env` and `bind` of each block.
+fn xinetd_entries(path: &Path) -> Vec<Entry> {
+    let conf = std::fs::read_to_string(path).unwrap();
+    conf.split("service ")
+        .skip(1)
+        .map(|block| {
+            let attr = |k: &str| -> String {
+                block
+                    .lines()
+                    .filter_map(|l| l.trim().split_once('='))
+                    .find(|(name, _)| name.trim() == k)
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default()
+            };
+            let mut argv = vec![attr("server")];
+            argv.extend(attr("server_args").split_whitespace().map(str::to_string));
+            let env = attr("env")
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Entry {
+                label: format!("xinetd {}", attr("id")),
+                user: attr("user"),
+                group: attr("group"),
+                argv,
+                env,
+                relay: attr("bind") == "127.0.0.1",
+            }
+        })
+        .collect()
+}
+
 /// Owner, group and mode (with the type bits) of `p`.
 fn stat(p: &Path) -> (u32, u32, u32) {
     let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -399,58 +470,99 @@ fn the_installation_guide_as_root() {
     assert!(r[1].starts_with("250 "), "{r:?}");
     s.quit();
 
-    // inetd/xinetd: qmail-smtpd through tcp-env on an accepted socket,
-    // each line of boot/inetd.conf as inetd would run it.
+    // inetd and xinetd: qmail-smtpd through tcp-env on an accepted
+    // socket, each entry of boot/inetd.conf and boot/xinetd.d/smtp run as
+    // the super-server would run it. The loopback entries relay.
     let dns = e2e::dns::DnsServer::start(
         e2e::dns::Zone::new().ptr(Ipv4Addr::LOCALHOST.into(), "localhost"),
     )
     .unwrap();
-    let conf = std::fs::read_to_string(home.join("boot/inetd.conf")).unwrap();
-    let lines: Vec<Vec<String>> = conf
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .collect();
-    assert_eq!(lines.len(), 2, "{conf}");
-    for (n, fields) in lines.iter().enumerate() {
-        let relay = n == 0;
-        assert_eq!(fields[1..4], ["stream", "tcp", "nowait"]);
-        assert_eq!(fields[4], "qmaild:nofiles");
+    let mut entries = inetd_entries(&home.join("boot/inetd.conf"));
+    entries.extend(xinetd_entries(&home.join("boot/xinetd.d/smtp")));
+    assert_eq!(entries.len(), 4, "{entries:#?}");
+    for e in &entries {
+        assert_eq!((e.user.as_str(), e.group.as_str()), ("qmaild", "nofiles"));
+        let subject = format!("via {}", e.label);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let lport = listener.local_addr().unwrap().port();
+        let body = format!("Subject: {subject}\n\nhi\n");
         let client = std::thread::spawn(move || {
             let mut s = Smtp::connect(lport);
             let r = s.envelope("joe@mail.example.test", &["you@remote.test"]);
-            let d = r[0]
-                .starts_with("250")
-                .then(|| s.data("Subject: via tcp-env\n\nhi\n"));
+            let d = r[0].starts_with("250").then(|| s.data(&body));
             s.quit();
             (r, d)
         });
         let (sock, _) = listener.accept().unwrap();
-        let mut c = ns.cmd_as("qmaild", &fields[5]);
-        c.args(&fields[7..])
+        let mut c = ns.cmd_as(&e.user, &e.argv[0]);
+        c.args(&e.argv[1..])
             .env("DNSCACHEIP", dns.addr().to_string())
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(
                 sock.try_clone().unwrap(),
             )))
             .stdout(Stdio::from(std::os::fd::OwnedFd::from(sock)));
+        for (k, v) in &e.env {
+            c.env(k, v);
+        }
         let mut p = e2e::Proc::spawn(&mut c).unwrap();
         let (r, d) = client.join().unwrap();
         let st = p.wait_timeout(T).expect("qmail-smtpd under tcp-env ended");
-        assert!(st.success(), "{st}");
-        if relay {
-            assert!(r[0].starts_with("250 "), "relay line: {r:?}");
+        assert!(st.success(), "{}: {st}", e.label);
+        if e.relay {
+            assert!(r[0].starts_with("250 "), "{}: {r:?}", e.label);
             assert!(d.unwrap().starts_with("250 ok"));
-            let m = wait_mail(&b.maildir("you"), "Subject: via tcp-env");
+            let m = wait_mail(&b.maildir("you"), &subject);
             assert!(
                 m.contains("Received: from localhost (HELO test) (127.0.0.1)"),
                 "tcp-env's variables in qmail-smtpd's Received line: {m}"
             );
         } else {
-            assert!(r[0].starts_with("553 "), "public line: {r:?}");
+            assert!(r[0].starts_with("553 "), "{}: {r:?}", e.label);
         }
     }
+
+    // systemd: qmail-smtpd.service's tcpserver on a socket handed over
+    // as qmail-smtpd.socket would (fd 3, LISTEN_FDS=1, LISTEN_PID), as
+    // the unit's user, with the unit's environment and rules path.
+    std::fs::copy(&cdb, ns.etc.join("tcp.smtp.cdb")).unwrap();
+    let unit = std::fs::read_to_string(home.join("boot/systemd/qmail-smtpd.service")).unwrap();
+    let key = |k: &str| -> Vec<String> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(k))
+            .map(str::to_string)
+            .collect()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let uport = listener.local_addr().unwrap().port();
+    let mut c = ns.cmd_as(&key("User=")[0], "/bin/sh");
+    c.env_clear()
+        .arg("-c")
+        .arg("exec 3<&0 0</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$@\"")
+        .arg("sh")
+        .args(key("ExecStart=")[0].split_whitespace())
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)));
+    for e in key("Environment=") {
+        let (k, v) = e.split_once('=').unwrap();
+        c.env(k, v);
+    }
+    assert_eq!(key("Group="), ["nofiles"]);
+    let unit_d = Daemon::start(c, "qmail-smtpd.service");
+    unit_d.wait_log("tcpserver: status: 0/40");
+    send(
+        uport,
+        Ipv4Addr::LOCALHOST,
+        "someone@example.org",
+        &["joe@mail.example.test"],
+        "Subject: via systemd\n\nhi\n",
+    );
+    wait_mail(&joe_maildir, "Subject: via systemd");
+    assert_eq!(
+        system_support::proc_of(unit_d.proc.pid()).map(|p| (p.name, p.uid)),
+        Some(("tcpserver".to_string(), qmaild))
+    );
+    unit_d.proc.signal(nix::sys::signal::Signal::SIGTERM);
+    let mut unit_d = unit_d;
+    assert!(unit_d.proc.wait_timeout(T).is_some());
 
     // The sendmail links, below a scratch root.
     let root = dir.path().join("root");
