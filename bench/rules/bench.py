@@ -105,7 +105,8 @@ def main():
             rows = [r[i] for r in runs]
             if "open_close_us" in rows[0]:
                 p, c = med(rows, "open_close_us"), med(rows, "open_close_cpu_us")
-                print(f"  {label:40} {p:8.2f} / {c:6.2f} us")
+                print(f"  {label:40} {p:8.2f} / {c:6.2f} us"
+                      f"   (making the NetIndex: {med(rows, 'netindex_scan_ms'):.2f} ms, once)")
                 continue
             p, c = med(rows, "pread_us"), med(rows, "pread_cpu_us")
             x, xc = med(rows, "indexed_us"), med(rows, "indexed_cpu_us")

@@ -54,12 +54,14 @@ fn main() {
     }
     let path = Path::new(&args[1]);
     let rounds: u32 = args[2].parse().expect("ROUNDS");
+    let t = Instant::now();
     let index = rules::NetIndex::scan(path).expect("scan");
+    let scan_ms = t.elapsed().as_secs_f64() * 1e3;
     let floor = per_us(rounds, || {
         black_box(std::fs::File::open(path).expect("open"));
     });
     println!(
-        "open_close_us={:.2} open_close_cpu_us={:.2}",
+        "open_close_us={:.2} open_close_cpu_us={:.2} netindex_scan_ms={scan_ms:.2}",
         floor.0, floor.1
     );
     if let Some(file) = args.get(3).and_then(|a| a.strip_prefix('@')) {
