@@ -178,3 +178,35 @@ fn every_program_is_installed_with_its_man_page() {
         );
     }
 }
+
+#[test]
+fn boot_scripts_are_valid_shell_and_name_the_home() {
+    let mut scripts = 0;
+    for f in setup::embedded::BOOT_FILES {
+        let text = std::str::from_utf8(f.bytes).unwrap();
+        if f.exec {
+            assert!(text.starts_with("#!/bin/sh\n"), "{}", f.path);
+            let st = Command::new("/bin/sh")
+                .arg("-n")
+                .arg(e2e::workspace().join("boot").join(f.path))
+                .status()
+                .unwrap();
+            assert!(st.success(), "sh -n {}", f.path);
+            scripts += 1;
+        }
+        // Everything that runs a program of the system finds it below
+        // /var/qmail, which qmail-setup replaces with the real home.
+        let runs = text
+            .lines()
+            .filter(|l| {
+                !l.starts_with('#')
+                    && !l.starts_with("Description=")
+                    && !l.starts_with("Documentation=")
+            })
+            .any(|l| l.contains("qmail-start") || l.contains("qmail-smtpd"));
+        if runs {
+            assert!(text.contains("/var/qmail"), "{}", f.path);
+        }
+    }
+    assert!(scripts >= 8, "{scripts} scripts");
+}
