@@ -127,15 +127,17 @@ fn run(opts: Options) -> Result<i32, Error> {
     let port = sup.port_line.clone().filter(|_| up);
     let Some(port) = port.filter(|_| sup.exit_of(send).is_none() && sup.exit_of(smtpd).is_none())
     else {
-        let why = if sup.interrupts > 0 {
-            "interrupted".to_string()
-        } else {
-            format!(
-                "the system did not come up: qmail-send {}, tcpserver {}",
-                exit_text(sup.exit_of(send)),
-                exit_text(sup.exit_of(smtpd))
-            )
-        };
+        if sup.interrupts > 0 && sup.exit_of(send).is_none() && sup.exit_of(smtpd).is_none() {
+            // Ctrl-C while starting: stop as at any other time.
+            let clean = stop(&mut sup, Some(smtpd), send);
+            say("stopped while starting");
+            return Ok(if clean { 0 } else { 130 });
+        }
+        let why = format!(
+            "the system did not come up: qmail-send {}, tcpserver {}",
+            exit_text(sup.exit_of(send)),
+            exit_text(sup.exit_of(smtpd))
+        );
         stop(&mut sup, Some(smtpd), send);
         return Err(Error::Other(why));
     };
