@@ -173,12 +173,16 @@ impl Method {
 }
 
 /// The stack size for clone'd children: the child only runs
-/// [`child_main`], a few hundred bytes deep; the rest is margin. The
-/// memory is allocated, never initialised: pages the child does not touch
-/// never become resident (a zeroed vector would cost 64 KiB of RSS).
-const STACK_SIZE: usize = 64 * 1024;
+/// [`child_main`], under 2 KiB deep; the rest is margin. The memory is
+/// allocated, never initialised: pages the child does not touch never
+/// become resident.
+const STACK_SIZE: usize = 16 * 1024;
 /// Children that may be between clone and exec at once ([`Method::Async`]).
-const ASYNC_SLOTS: usize = 4;
+/// On a busy machine a new child can wait milliseconds for a CPU before it
+/// reaches exec, so a handful is not enough; each slot costs a page or two
+/// of memory once used (the child's pages count in our RSS: it shares
+/// our memory). When all are busy the next child is forked instead.
+const ASYNC_SLOTS: usize = 16;
 
 /// One child's copy of what it needs, and its stack. Nothing in here is
 /// touched by the parent while `busy` is non-zero.
@@ -197,19 +201,19 @@ impl std::fmt::Debug for Slot {
 }
 
 impl Slot {
-    fn new(with_stack: bool) -> Box<Slot> {
+    /// An empty slot: its stack and buffers come on first use.
+    fn new() -> Box<Slot> {
         Box::new(Slot {
             busy: AtomicU32::new(0),
-            stack: if with_stack {
-                Vec::with_capacity(STACK_SIZE / 16)
-            } else {
-                Vec::new()
-            },
+            stack: Vec::new(),
             prep: Prepared::default(),
         })
     }
 
     fn stack_top(&mut self) -> *mut c_void {
+        if self.stack.capacity() == 0 {
+            self.stack = Vec::with_capacity(STACK_SIZE / 16);
+        }
         self.stack
             .as_mut_ptr()
             .wrapping_add(self.stack.capacity())
@@ -326,9 +330,10 @@ pub struct Spawner {
     /// For Fork and Vfork (and the Async fallback): one is enough, the
     /// parent waits (vfork) or the child has its own copy (fork).
     sync: Box<Slot>,
-    /// Boxed: a child reads its slot by address, so slots must never move.
-    #[allow(clippy::vec_box)]
-    slots: Vec<Box<Slot>>,
+    /// Async slots, from `Box::into_raw`: a child reads its slot by
+    /// address while we go on, so the parent reaches a slot only through
+    /// this pointer, and mutably only once the kernel has marked it free.
+    slots: Vec<*mut Slot>,
 }
 
 impl Spawner {
@@ -338,14 +343,17 @@ impl Spawner {
         } else {
             method
         };
+        // Slots start empty; stacks and buffers come on first use.
         let slots = if method == Method::Async {
-            (0..ASYNC_SLOTS).map(|_| Slot::new(true)).collect()
+            (0..ASYNC_SLOTS)
+                .map(|_| Box::into_raw(Slot::new()))
+                .collect()
         } else {
             Vec::new()
         };
         Spawner {
             method,
-            sync: Slot::new(method != Method::Fork),
+            sync: Slot::new(),
             slots,
         }
     }
@@ -359,17 +367,21 @@ impl Spawner {
     /// the child before it has put the handlers back to default.
     pub fn spawn(&mut self, child: &Child<'_>) -> io::Result<Pid> {
         let mut method = self.method;
-        // Look for a free slot through shared references only: a busy one
-        // is being read by its child.
-        let free = self.slots.iter().position(|s| s.is_free());
+        // SAFETY: the pointers come from Box::into_raw and live until
+        // Drop; a shared reference only reads `busy` (atomic) while the
+        // child may be reading the rest.
+        let free = self
+            .slots
+            .iter()
+            .copied()
+            .find(|&s| unsafe { &*s }.is_free());
         let slot: &mut Slot = match method {
             Method::Async => match free {
-                Some(i) => &mut self.slots[i],
+                // SAFETY: the kernel has cleared `busy`: no child reads
+                // this slot any more, so it is ours alone.
+                Some(s) => unsafe { &mut *s },
                 None => {
-                    method = Method::Vfork;
-                    if self.sync.stack.capacity() == 0 {
-                        self.sync = Slot::new(true);
-                    }
+                    method = Method::Fork;
                     &mut self.sync
                 }
             },
@@ -454,9 +466,14 @@ impl Drop for Spawner {
     /// exited before the memory goes (the child is a few system calls from
     /// either).
     fn drop(&mut self) {
-        for s in &self.slots {
-            while !s.is_free() {
-                std::thread::sleep(std::time::Duration::from_millis(1));
+        for &s in &self.slots {
+            // SAFETY: from Box::into_raw in `new`, freed only here, once
+            // no child reads it.
+            unsafe {
+                while !(*s).is_free() {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                drop(Box::from_raw(s));
             }
         }
     }
@@ -964,7 +981,7 @@ mod tests {
 
     #[test]
     fn many_async_children_in_flight_each_get_their_own_arguments() {
-        // More children at once than there are slots: the rest go vfork.
+        // More children at once than there are slots: the rest are forked.
         let sh = CString::new("/bin/sh").unwrap();
         let c = CString::new("-c").unwrap();
         let mut sp = Spawner::new(Method::Async);
@@ -1051,5 +1068,55 @@ mod tests {
             ];
             assert_eq!(run(m, Action::Exit(0), &log), 0);
         }
+    }
+
+    #[test]
+    fn the_child_stays_far_inside_its_stack() {
+        // No guard page below a clone'd child's stack: measure how deep
+        // the deepest path (log lines, a failed PATH search, the failure
+        // message) goes, by painting the stack first.
+        let mut sp = Spawner::new(Method::Async);
+        if sp.method() != Method::Async {
+            return;
+        }
+        // SAFETY: no child has run yet; slot 0 is free and ours.
+        let slot = unsafe { &mut *sp.slots[0] };
+        let _ = slot.stack_top();
+        let cap = slot.stack.capacity();
+        // SAFETY: painting the allocation before any child uses it.
+        unsafe { std::ptr::write_bytes(slot.stack.as_mut_ptr(), 0xAA, cap) };
+        let missing = CString::new("/nonexistent/a").unwrap();
+        let missing2 = CString::new("/nonexistent/b").unwrap();
+        let argv: CStrArray = [missing.as_c_str()].into_iter().collect();
+        let envp = CStrArray::new();
+        let paths = [missing.as_c_str(), missing2.as_c_str()];
+        let log = [Part::Text(b""), Part::Pid, Part::Text(b"")];
+        let child = Child {
+            stdio: None,
+            log: &log,
+            default_signals: &[Signal::SIGPIPE, Signal::SIGTERM],
+            sigmask: SigSet::empty(),
+            action: Action::Exec(Exec {
+                paths: &paths,
+                argv: &argv,
+                envp: &envp,
+                exec_failed: b"",
+                fds_failed: b"",
+            }),
+        };
+        let pid = sp.spawn(&child).unwrap();
+        nix::sys::wait::waitpid(pid, None).unwrap();
+        while !slot.is_free() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // SAFETY: the child is gone; reading the painted allocation.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(slot.stack.as_ptr().cast::<u8>(), cap * 16) };
+        let untouched = bytes.iter().take_while(|&&b| b == 0xAA).count();
+        let used = bytes.len() - untouched;
+        assert!(
+            used > 0 && used < STACK_SIZE / 4,
+            "the child used {used} bytes of stack"
+        );
     }
 }
