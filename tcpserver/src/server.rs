@@ -42,7 +42,7 @@ const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Connections taken per wake-up of a listener.
-const ACCEPT_BATCH: usize = 8;
+const ACCEPT_BATCH: usize = 32;
 
 /// A listening socket and, when it is bound to one address, that address
 /// (then every connection's local address is known without asking).
