@@ -2,7 +2,7 @@
 # bench/superserver/run.sh: our tcpserver against Debian's tcpserver, ipsvd's
 # tcpsvd and a bare C accept+fork+exec loop, in one run, on loopback only.
 #
-#   bash bench/superserver/run.sh            # ~6 minutes; prints the summary
+#   bash bench/superserver/run.sh            # ~20 minutes; prints the summary
 #   REPS=2 N=2000 bash bench/superserver/run.sh
 #
 # Reuses ../shared/bench: its load generator, C floor programs and handlers
