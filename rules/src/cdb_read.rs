@@ -112,6 +112,11 @@ impl FileSource {
     pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
         self.file.metadata()
     }
+
+    /// The open file (read only with `pread`, so its offset stays 0).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
 }
 
 impl Source for FileSource {

@@ -12,7 +12,7 @@
 //!   order; [`find`] also returns the matching key (tcprulescheck).
 //! - [`netindex`]: the network prefix lengths a cdb has, so that a
 //!   long-running caller can spare lookups the others
-//!   ([`lookup_indexed`]).
+//!   ([`Watched`], which tcpserver's parent keeps; [`lookup_indexed`]).
 //! - [`data`]: the record value (`D\0`, `+NAME=VALUE\0`): decisions and
 //!   tcprulescheck's report.
 //! - [`cidr`]: IPv6 and CIDR key encodings.
@@ -36,7 +36,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use compile::{compile, compile_bytes};
-pub use lookup::{Match, find, find_in, lookup, lookup_indexed};
+pub use lookup::{Match, Watched, find, find_in, lookup, lookup_indexed};
 pub use netindex::NetIndex;
 
 /// The client being judged, as tcpserver knows it.

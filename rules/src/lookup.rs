@@ -29,7 +29,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
@@ -85,6 +85,60 @@ pub fn lookup_indexed(
     };
     let hit = search(&mut Cdb::new(src), client, lengths).map_err(Error::Io)?;
     Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
+}
+
+/// A rules cdb that one long-running process (tcpserver's parent) looks
+/// clients up in again and again, keeping a [`NetIndex`] of it.
+///
+/// Every lookup still opens the file afresh, so a cdb `tcprules` has just
+/// renamed into place counts from the next connection. When the file
+/// opened is not the one indexed (first use, or recompiled since), it is
+/// scanned once, through the descriptor just opened, before the lookup:
+/// a client that matches no rule then costs only the probes for network
+/// lengths the file really has, instead of all 32 (128 for IPv6). The
+/// answers are always [`lookup`]'s.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    path: PathBuf,
+    index: Option<NetIndex>,
+}
+
+impl Watched {
+    /// Rules at `path`; nothing is read until the first lookup.
+    pub fn new(path: impl Into<PathBuf>) -> Watched {
+        Watched {
+            path: path.into(),
+            index: None,
+        }
+    }
+
+    /// The cdb's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Look `client` up, as [`lookup`].
+    pub fn lookup(&mut self, client: &Client<'_>) -> Result<Decision, Error> {
+        let src = FileSource::open(&self.path).map_err(Error::Io)?;
+        let lengths = match src.metadata() {
+            Ok(m) => match &self.index {
+                Some(ix) if ix.is_of(&m) => ix.lengths(),
+                // A file that fails the scan is looked up the slow way;
+                // its read errors surface from the lookup itself.
+                _ => match NetIndex::scan_file(src.file()) {
+                    Ok(ix) => {
+                        let l = ix.lengths();
+                        self.index = Some(ix);
+                        l
+                    }
+                    Err(_) => Lengths::ALL,
+                },
+            },
+            Err(_) => Lengths::ALL,
+        };
+        let hit = search(&mut Cdb::new(src), client, lengths).map_err(Error::Io)?;
+        Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
+    }
 }
 
 /// Like [`lookup`], but return the matching key and its raw data (for
@@ -532,6 +586,40 @@ mod tests {
         std::fs::rename(&tmp, &p).unwrap();
         let c = client("10.2.3.4", None, None);
         assert_eq!(lookup_indexed(&p, &c, &ix).unwrap(), Decision::Deny);
+    }
+
+    #[test]
+    fn watched_rules_follow_the_file_and_agree_with_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.cdb");
+        let mut w = Watched::new(&p);
+        let c = client("10.2.3.4", None, None);
+        // Missing file: the same error as lookup, and nothing cached.
+        assert!(
+            matches!(w.lookup(&c), Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ENOENT))
+        );
+        let text = b"10.0.0.0/8:allow,N=\"8\"\n2001:db8::/32:deny\n:allow,N=\"d\"\n";
+        std::fs::write(&p, crate::compile_bytes(text).unwrap()).unwrap();
+        for ip in ["10.2.3.4", "11.0.0.1", "2001:db8::1", "::1", "1.2.3.4"] {
+            let c = client(ip, None, None);
+            assert_eq!(w.lookup(&c).unwrap(), lookup(&p, &c).unwrap(), "{ip}");
+        }
+        // Recompiled with a length the old index lacks: seen at once.
+        let tmp = dir.path().join("r.tmp");
+        std::fs::write(
+            &tmp,
+            crate::compile_bytes(b"10.2.3.0/24:deny\n:allow\n").unwrap(),
+        )
+        .unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        assert_eq!(w.lookup(&c).unwrap(), Decision::Deny);
+        // A corrupt replacement is an error, as for lookup.
+        std::fs::write(&tmp, &SAMPLE[..100]).unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        let c = client("127.0.0.1", None, None);
+        assert!(
+            matches!(w.lookup(&c), Err(Error::Io(e)) if e.raw_os_error() == Some(libc::EPROTO))
+        );
     }
 
     #[test]

@@ -92,9 +92,16 @@ impl NetIndex {
     /// Read the keys of the cdb at `path` (one sequential pass over its
     /// records) and note the network lengths present.
     pub fn scan(path: &Path) -> io::Result<NetIndex> {
-        let file = File::open(path)?;
+        Self::scan_file(&File::open(path)?)
+    }
+
+    /// [`NetIndex::scan`] of a file already open: the one a lookup has
+    /// just opened, so the index is certainly of that file. Reads from the
+    /// file's current offset, which must be 0 (lookups use `pread` and
+    /// leave it there).
+    pub fn scan_file(file: &File) -> io::Result<NetIndex> {
         let id = FileId::of(&file.metadata()?);
-        let mut r = BufReader::with_capacity(1 << 16, &file);
+        let mut r = BufReader::with_capacity(1 << 16, file);
         let mut head = [0u8; 2048];
         r.read_exact(&mut head)?;
         let end = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
@@ -128,11 +135,16 @@ impl NetIndex {
     /// The lengths to try in the file `opened` (its fstat): the index's,
     /// if it is the file scanned, else all.
     pub fn lengths_for(&self, opened: &Metadata) -> Lengths {
-        if FileId::of(opened) == self.id {
+        if self.is_of(opened) {
             self.lengths
         } else {
             Lengths::ALL
         }
+    }
+
+    /// The index is of the file `opened` (its fstat).
+    pub fn is_of(&self, opened: &Metadata) -> bool {
+        FileId::of(opened) == self.id
     }
 
     /// The lengths found.

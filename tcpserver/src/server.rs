@@ -143,6 +143,10 @@ pub struct Server {
     pending: Vec<Pending>,
     counts: Option<ClientCounts>,
     resolver: Option<Resolver>,
+    /// The -x cdb, reopened for every connection; its index of network
+    /// lengths spares a client that matches no rule the probes for
+    /// lengths the file does not have.
+    rules: Option<rules::Watched>,
     paused_until: Option<Instant>,
     backoff: Duration,
 }
@@ -171,6 +175,7 @@ impl Server {
             live: HashMap::new(),
             pids: HashMap::new(),
         });
+        let rules = s.opts.rules.as_ref().map(rules::Watched::new);
         Server {
             spawner: Spawner::new(s.method),
             s,
@@ -180,6 +185,7 @@ impl Server {
             pending: Vec::new(),
             counts,
             resolver: None,
+            rules,
             paused_until: None,
             backoff: MIN_BACKOFF,
         }
@@ -564,13 +570,13 @@ impl Server {
             {
                 changes.put(b"TCPCONCURRENCY", Some(n.to_string().as_bytes()));
             }
-            if let Some(path) = &o.rules {
+            if let Some(watched) = &mut self.rules {
                 let client_key = rules::Client {
                     ip: remote_ip.as_bytes(),
                     host: rh,
                     info,
                 };
-                match rules::lookup(path, &client_key) {
+                match watched.lookup(&client_key) {
                     Ok(rules::Decision::Deny) => deny = true,
                     Ok(rules::Decision::Allow { env }) => {
                         for (k, v) in &env {
@@ -589,7 +595,7 @@ impl Server {
                             || (e.raw_os_error().is_none() && e.kind() == io::ErrorKind::NotFound);
                         if !(missing && o.allow_missing_rules) {
                             let mut m = b"unable to read ".to_vec();
-                            m.extend_from_slice(path.as_os_str().as_bytes());
+                            m.extend_from_slice(watched.path().as_os_str().as_bytes());
                             m.extend_from_slice(b": ");
                             m.extend_from_slice(err_text(&e).as_bytes());
                             drop = Some(m);
