@@ -10,6 +10,7 @@
 //!    journal commit serve both, and nothing is linked before either);
 //! 5. link `intd/<id>` to `todo/<id>`: from this instant the message is
 //!    queued, and qmail-send will deliver it even if everything dies now;
+//!    the `todo` directory is synced so the link survives a power loss;
 //! 6. pull `lock/trigger` to wake qmail-send.
 //!
 //! A failure before step 5 truncates and unlinks what was made, so a
@@ -230,6 +231,16 @@ impl Enqueue<'_> {
         // removes it with todo.
         made.mess = None;
         made.intd = None;
+        // The link itself must be on disk before the caller says 250: if
+        // the machine lost power with the link still in the journal, the
+        // message would sit in intd/ unqueued and be reaped as garbage
+        // after 36 hours. qmail relied on the file system writing
+        // directory changes in order; we sync the directory. A failure
+        // here reports 53, so the client retries: at worst a duplicate,
+        // never a loss.
+        File::open(q.join("todo"))
+            .and_then(|d| d.sync_all())
+            .map_err(|_| QqError::Write)?;
         pull_trigger(q);
         Ok(id)
     }
