@@ -14,15 +14,20 @@
 //! It answers A, AAAA, MX, CNAME, PTR and TXT from the [`Zone`]; follows
 //! CNAMEs within the zone; says NXDOMAIN for a name it has nothing
 //! for and NOERROR with no answer (NODATA) for a name that has other
-//! types; SERVFAIL or silence for names set up that way. Every query is
-//! logged ([`DnsServer::queries`]) so a test can check what was asked.
-//! The server's threads stop when it is dropped.
+//! types; SERVFAIL, silence or a late answer for names set up that way.
+//! Every query is logged ([`DnsServer::queries`]) so a test can check
+//! what was asked. The server's threads stop when it is dropped.
+//!
+//! Debian's tools (djb's resolver) ask only port 53 of `$DNSCACHEIP`:
+//! [`DnsServer::start_at`] serves on a chosen address and port, and
+//! [`DnsServer::dnscacheip`] says how to name the server there.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
@@ -73,6 +78,7 @@ pub struct Zone {
     records: Vec<(String, Data)>,
     servfail: Vec<String>,
     silent: Vec<String>,
+    delayed: Vec<(String, Duration)>,
 }
 
 fn norm(name: &str) -> String {
@@ -142,6 +148,22 @@ impl Zone {
         self.silent.push(norm(name));
         self
     }
+
+    /// Answer queries about `name` only `after` this long (a slow
+    /// resolver); other queries are answered meanwhile.
+    pub fn delay(mut self, name: &str, after: Duration) -> Zone {
+        self.delayed.push((norm(name), after));
+        self
+    }
+
+    /// How long to hold the answer to query `q`.
+    fn delay_for(&self, q: &[u8]) -> Option<Duration> {
+        let (name, _, _) = question(q)?;
+        self.delayed
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, d)| d)
+    }
 }
 
 /// The reverse-lookup name of `ip`.
@@ -185,19 +207,31 @@ impl DnsServer {
     /// Serve `zone` on `ip` (a loopback address), UDP and TCP on the
     /// same free port.
     pub fn start_on(ip: IpAddr, zone: Zone) -> io::Result<DnsServer> {
-        assert!(ip.is_loopback(), "tests serve DNS on loopback only");
-        // UDP on port 0, then TCP on the port it got; another process
-        // may hold that TCP port, so try a few times.
-        let mut bound = None;
-        for _ in 0..20 {
-            let udp = UdpSocket::bind(SocketAddr::new(ip, 0))?;
-            let addr = udp.local_addr()?;
-            if let Ok(tcp) = TcpListener::bind(addr) {
-                bound = Some((udp, tcp, addr));
-                break;
+        DnsServer::start_at(SocketAddr::new(ip, 0), zone)
+    }
+
+    /// Serve `zone` on `addr` (a loopback address), UDP and TCP; port 0
+    /// picks one free for both. Port 53 (root only) is where Debian's
+    /// tools look.
+    pub fn start_at(addr: SocketAddr, zone: Zone) -> io::Result<DnsServer> {
+        assert!(addr.ip().is_loopback(), "tests serve DNS on loopback only");
+        let (udp, tcp, addr) = if addr.port() != 0 {
+            let udp = UdpSocket::bind(addr)?;
+            (udp, TcpListener::bind(addr)?, addr)
+        } else {
+            // UDP on port 0, then TCP on the port it got; another process
+            // may hold that TCP port, so try a few times.
+            let mut bound = None;
+            for _ in 0..20 {
+                let udp = UdpSocket::bind(addr)?;
+                let addr = udp.local_addr()?;
+                if let Ok(tcp) = TcpListener::bind(addr) {
+                    bound = Some((udp, tcp, addr));
+                    break;
+                }
             }
-        }
-        let (udp, tcp, addr) = bound.ok_or_else(|| io::Error::other("no free UDP+TCP port"))?;
+            bound.ok_or_else(|| io::Error::other("no free UDP+TCP port"))?
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
@@ -216,9 +250,24 @@ impl DnsServer {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    if let Some(resp) = answer(&shared, &buf[..n]) {
-                        let resp = truncate_for_udp(resp);
-                        let _ = udp.send_to(&resp, from);
+                    let Some(resp) = answer(&shared, &buf[..n]) else {
+                        continue;
+                    };
+                    let resp = truncate_for_udp(resp);
+                    match shared.zone.delay_for(&buf[..n]) {
+                        None => {
+                            let _ = udp.send_to(&resp, from);
+                        }
+                        // Late, from another thread: the loop goes on
+                        // answering other queries meanwhile.
+                        Some(after) => {
+                            if let Ok(udp) = udp.try_clone() {
+                                std::thread::spawn(move || {
+                                    std::thread::sleep(after);
+                                    let _ = udp.send_to(&resp, from);
+                                });
+                            }
+                        }
                     }
                 }
             }));
@@ -250,6 +299,17 @@ impl DnsServer {
         self.addr
     }
 
+    /// The `$DNSCACHEIP` value naming this server: the address alone on
+    /// port 53 (as djb's resolver reads it), else with the port (our
+    /// programs' extension).
+    pub fn dnscacheip(&self) -> String {
+        if self.addr.port() == 53 {
+            self.addr.ip().to_string()
+        } else {
+            self.addr.to_string()
+        }
+    }
+
     /// Every query so far: (name without the final dot, lower case; type).
     pub fn queries(&self) -> Vec<(String, u16)> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -271,7 +331,7 @@ impl Drop for DnsServer {
 }
 
 fn serve_tcp(mut c: TcpStream, shared: &Shared) {
-    let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
     loop {
         let mut len = [0u8; 2];
         if c.read_exact(&mut len).is_err() {
@@ -284,6 +344,9 @@ fn serve_tcp(mut c: TcpStream, shared: &Shared) {
         let Some(resp) = answer(shared, &q) else {
             continue;
         };
+        if let Some(after) = shared.zone.delay_for(&q) {
+            std::thread::sleep(after);
+        }
         let mut out = (resp.len() as u16).to_be_bytes().to_vec();
         out.extend_from_slice(&resp);
         if c.write_all(&out).is_err() {
@@ -467,8 +530,7 @@ mod tests {
 
     fn ask(server: &DnsServer, name: &str, qtype: u16) -> Vec<u8> {
         let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        u.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
+        u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         u.send_to(&query(name, qtype), server.addr()).unwrap();
         let mut buf = [0u8; 4096];
         let (n, _) = u.recv_from(&mut buf).unwrap();
@@ -514,6 +576,40 @@ mod tests {
         let mut resp = vec![0u8; usize::from(u16::from_be_bytes(len))];
         c.read_exact(&mut resp).unwrap();
         assert!(resp.ends_with(&[127, 0, 0, 2]));
+    }
+
+    #[test]
+    fn a_delayed_name_is_answered_late_and_others_meanwhile() {
+        let s = DnsServer::start(
+            Zone::new()
+                .a("slow.test", Ipv4Addr::new(127, 0, 0, 3))
+                .delay("Slow.Test", Duration::from_millis(300))
+                .a("fast.test", Ipv4Addr::new(127, 0, 0, 4)),
+        )
+        .unwrap();
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let t = std::time::Instant::now();
+        u.send_to(&query("slow.test", TYPE_A), s.addr()).unwrap();
+        u.send_to(&query("fast.test", TYPE_A), s.addr()).unwrap();
+        let mut buf = [0u8; 512];
+        let (n, _) = u.recv_from(&mut buf).unwrap();
+        assert!(buf[..n].ends_with(&[127, 0, 0, 4]), "the fast one first");
+        let (n, _) = u.recv_from(&mut buf).unwrap();
+        assert!(buf[..n].ends_with(&[127, 0, 0, 3]));
+        assert!(t.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[test]
+    fn dnscacheip_names_the_port_unless_53() {
+        let s = DnsServer::start(Zone::new()).unwrap();
+        assert_eq!(s.dnscacheip(), s.addr().to_string());
+        if nix::unistd::Uid::effective().is_root() {
+            let ip = crate::net::unique_loopback();
+            let s = DnsServer::start_at(SocketAddr::new(ip.into(), 53), Zone::new()).unwrap();
+            assert_eq!(s.dnscacheip(), ip.to_string());
+            assert_eq!(ask(&s, "x.test", TYPE_A)[3] & 0x0f, NXDOMAIN);
+        }
     }
 
     #[test]

@@ -8,10 +8,13 @@
 //! - [`poll_until`]: wait for a condition with a deadline (no sleeps as
 //!   synchronisation elsewhere).
 //! - [`read_line_from`]: read one line of a child's output with a deadline.
+//! - [`dns`]: an authoritative DNS server on loopback.
+//! - [`net`]: a loopback address of a test's own.
 
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod net;
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -7,6 +7,8 @@ mod tcpserver_support;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 
+use e2e::dns::{DnsServer, Zone};
+use e2e::net::unique_loopback;
 use tcpserver_support::*;
 
 /// Serve `handler` under our tcpserver (-H -R -l 0); one connection from
@@ -27,18 +29,23 @@ fn tcp_env() -> String {
 #[test]
 fn sets_the_variables_in_qmails_order() {
     let client = unique_loopback();
-    let dns = Dns::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &[
-            (&ptr_owner(IpAddr::V4(Ipv4Addr::LOCALHOST)), Rec::Ptr("Local.Example".into())),
-            (&ptr_owner(IpAddr::V4(client)), Rec::Ptr("client.example".into())),
-        ],
-    );
+    let dns = DnsServer::start(
+        Zone::new()
+            .ptr(IpAddr::V4(Ipv4Addr::LOCALHOST), "Local.Example")
+            .ptr(IpAddr::V4(client), "client.example"),
+    )
+    .unwrap();
     let te = tcp_env();
     let dnscacheip = format!("DNSCACHEIP={}", dns.dnscacheip());
     let (out, cport, sport) = under_tcpserver(
         &[
-            "/usr/bin/env", "-i", "PATH=/usr/bin:/bin", &dnscacheip, "TCPREMOTEINFO=stale", &te, "-R",
+            "/usr/bin/env",
+            "-i",
+            "PATH=/usr/bin:/bin",
+            &dnscacheip,
+            "TCPREMOTEINFO=stale",
+            &te,
+            "-R",
             "/usr/bin/env",
         ],
         IpAddr::V4(client),
@@ -62,15 +69,26 @@ fn sets_the_variables_in_qmails_order() {
 
 #[test]
 fn no_name_unsets_and_a_dead_resolver_says_softdnserror() {
-    let dns = Dns::start("127.0.0.1:0".parse().unwrap(), &[]);
+    let dns = DnsServer::start(Zone::new()).unwrap();
     let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let dead_addr = dead.local_addr().unwrap();
     drop(dead);
     let te = tcp_env();
-    for (server, want) in [(dns.dnscacheip(), None), (dead_addr.to_string(), Some("softdnserror"))] {
+    for (server, want) in [
+        (dns.dnscacheip(), None),
+        (dead_addr.to_string(), Some("softdnserror")),
+    ] {
         let d = format!("DNSCACHEIP={server}");
         let (out, _, _) = under_tcpserver(
-            &["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", &d, &te, "-R", "/usr/bin/env"],
+            &[
+                "/usr/bin/env",
+                "-i",
+                "PATH=/usr/bin:/bin",
+                &d,
+                &te,
+                "-R",
+                "/usr/bin/env",
+            ],
             IpAddr::V4(Ipv4Addr::LOCALHOST),
         );
         let host = out.lines().find_map(|l| l.strip_prefix("TCPREMOTEHOST="));
@@ -87,11 +105,20 @@ fn ident_fills_tcpremoteinfo() {
     }
     let client = unique_loopback();
     let _identd = Identd::start(IpAddr::V4(client), "USERID : UNIX : joe");
-    let dns = Dns::start("127.0.0.1:0".parse().unwrap(), &[]);
+    let dns = DnsServer::start(Zone::new()).unwrap();
     let d = format!("DNSCACHEIP={}", dns.dnscacheip());
     let te = tcp_env();
     let (out, _, _) = under_tcpserver(
-        &["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", &d, &te, "-t", "5", "/usr/bin/env"],
+        &[
+            "/usr/bin/env",
+            "-i",
+            "PATH=/usr/bin:/bin",
+            &d,
+            &te,
+            "-t",
+            "5",
+            "/usr/bin/env",
+        ],
         IpAddr::V4(client),
     );
     assert!(out.lines().any(|l| l == "TCPREMOTEINFO=joe"), "{out}");
@@ -100,8 +127,10 @@ fn ident_fills_tcpremoteinfo() {
 #[test]
 fn under_tcpserver_it_changes_nothing() {
     let te = tcp_env();
-    let (plain, cport1, sport1) = under_tcpserver(&["/usr/bin/env"], IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let (wrapped, cport2, sport2) = under_tcpserver(&[&te, "/usr/bin/env"], IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let (plain, cport1, sport1) =
+        under_tcpserver(&["/usr/bin/env"], IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let (wrapped, cport2, sport2) =
+        under_tcpserver(&[&te, "/usr/bin/env"], IpAddr::V4(Ipv4Addr::LOCALHOST));
     assert_eq!(
         env_lines(&plain, &[(sport1, "L"), (cport1, "R")]),
         env_lines(&wrapped, &[(sport2, "L"), (cport2, "R")])
@@ -115,11 +144,29 @@ fn ipv6_sockets_get_tcp6() {
     let te = tcp_env();
     let srv = Server::start(
         &bin,
-        &["-H", "-R", "-l", "0", "::1", "0", "/usr/bin/env", "-i", "DNSCACHEIP=127.0.0.1:9", &te, "-R", "/usr/bin/env"],
+        &[
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "::1",
+            "0",
+            "/usr/bin/env",
+            "-i",
+            "DNSCACHEIP=127.0.0.1:9",
+            &te,
+            "-R",
+            "/usr/bin/env",
+        ],
         |_| {},
     );
     let (out, _) = fetch(SocketAddr::new("::1".parse().unwrap(), srv.port));
-    for want in ["PROTO=TCP6", "TCPLOCALIP=::1", "TCPREMOTEIP=::1", "TCP6REMOTEIP=::1"] {
+    for want in [
+        "PROTO=TCP6",
+        "TCPLOCALIP=::1",
+        "TCPREMOTEIP=::1",
+        "TCP6REMOTEIP=::1",
+    ] {
         assert!(out.lines().any(|l| l == want), "{want} missing: {out}");
     }
 }
@@ -146,7 +193,10 @@ fn failures_exit_111_silently() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(111));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "tcp-env: illegal option -- x\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tcp-env: illegal option -- x\n"
+    );
     // With PROTO=TCP the socket is not even looked at.
     let out = Command::new(&bin)
         .env_clear()

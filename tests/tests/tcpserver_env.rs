@@ -7,6 +7,8 @@ mod tcpserver_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use e2e::dns::{DnsServer, Zone};
+use e2e::net::unique_loopback;
 use tcpserver_support::*;
 
 /// Run `args` + `127.0.0.1 0 /usr/bin/env` under `imp`, connect once from
@@ -29,7 +31,11 @@ fn env_and_log(
     let verbose = args
         .iter()
         .any(|a| a.starts_with('-') && !a.starts_with("-l") && a.contains('v'));
-    let log = if verbose { srv.wait_ends(1) } else { Vec::new() };
+    let log = if verbose {
+        srv.wait_ends(1)
+    } else {
+        Vec::new()
+    };
     let ports = [(srv.port, "LPORT"), (cport, "RPORT")];
     (env_lines(&out, &ports), normalise_all(&log, &ports))
 }
@@ -98,13 +104,16 @@ fn local_name_option_and_quiet_defaults_match_debian() {
 
 /// DNS for the names: on a unique 127.x address on port 53 when root
 /// (Debian's resolver knows only port 53), else on any port (ours only).
-fn dns_for(records: &[(&str, Rec)]) -> (Dns, bool) {
+fn dns_for(zone: Zone) -> (DnsServer, bool) {
     if e2e::is_root() {
         let ip = unique_loopback();
-        (Dns::start(SocketAddr::from((ip, 53)), records), true)
+        (
+            DnsServer::start_at(SocketAddr::from((ip, 53)), zone).unwrap(),
+            true,
+        )
     } else {
         eprintln!("not root: DNS on a high port, no comparison with Debian");
-        (Dns::start("127.0.0.1:0".parse().unwrap(), records), false)
+        (DnsServer::start(zone).unwrap(), false)
     }
 }
 
@@ -114,12 +123,11 @@ fn names_from_dns_and_ident_match_debian() {
         return;
     }
     let client = unique_loopback();
-    let records = [
-        (ptr_owner(IpAddr::V4(Ipv4Addr::LOCALHOST)), Rec::Ptr("Local.EXAMPLE.com".into())),
-        (ptr_owner(IpAddr::V4(client)), Rec::Ptr("Client.Ex_ample.COM".into())),
-    ];
-    let recs: Vec<(&str, Rec)> = records.iter().map(|(n, r)| (n.as_str(), r.clone())).collect();
-    let (dns, _) = dns_for(&recs);
+    let (dns, _) = dns_for(
+        Zone::new()
+            .ptr(IpAddr::V4(Ipv4Addr::LOCALHOST), "Local.EXAMPLE.com")
+            .ptr(IpAddr::V4(client), "Client.Ex_ample.COM"),
+    );
     let _identd = Identd::start(IpAddr::V4(client), "USERID : UNIX : we:ird%user");
     let env = [("DNSCACHEIP", dns.dnscacheip())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -160,7 +168,10 @@ fn ident_oddities_match_debian() {
             assert!(oenv.iter().any(|l| l == "TCPREMOTEINFO="), "{oenv:?}");
         }
         if reply == "!" {
-            assert!(!oenv.iter().any(|l| l.starts_with("TCPREMOTEINFO")), "{oenv:?}");
+            assert!(
+                !oenv.iter().any(|l| l.starts_with("TCPREMOTEINFO")),
+                "{oenv:?}"
+            );
         }
         if Impl::Debian.path().is_some() {
             let (denv, dlog) = env_and_log(Impl::Debian, &args, IpAddr::V4(client), &[]);
@@ -174,25 +185,35 @@ fn ident_oddities_match_debian() {
 fn paranoid_check_both_ways_matches_debian() {
     let good = unique_loopback();
     let liar = unique_loopback();
-    let records = [
-        (ptr_owner(IpAddr::V4(good)), Rec::Ptr("good.example".into())),
-        ("good.example".to_string(), Rec::A(good)),
-        (ptr_owner(IpAddr::V4(liar)), Rec::Ptr("liar.example".into())),
-        ("liar.example".to_string(), Rec::A(Ipv4Addr::new(10, 9, 9, 9))),
-    ];
-    let recs: Vec<(&str, Rec)> = records.iter().map(|(n, r)| (n.as_str(), r.clone())).collect();
-    let (dns, port53) = dns_for(&recs);
+    let (dns, port53) = dns_for(
+        Zone::new()
+            .ptr(IpAddr::V4(good), "good.example")
+            .a("good.example", good)
+            .ptr(IpAddr::V4(liar), "liar.example")
+            .a("liar.example", Ipv4Addr::new(10, 9, 9, 9)),
+    );
     let env = [("DNSCACHEIP", dns.dnscacheip())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     for (from, host) in [(good, Some("good.example")), (liar, None)] {
-        for args in [&["-v", "-R", "-l", "0", "-p"][..], &["-v", "-R", "-l", "0"][..]] {
+        for args in [
+            &["-v", "-R", "-l", "0", "-p"][..],
+            &["-v", "-R", "-l", "0"][..],
+        ] {
             let (oenv, olog) = env_and_log(Impl::Ours, args, IpAddr::V4(from), &env);
             let shown = oenv
                 .iter()
                 .find_map(|l| l.strip_prefix("TCPREMOTEHOST="))
                 .map(str::to_string);
             let paranoid = args.contains(&"-p");
-            let want = if paranoid { host } else { Some(if host.is_some() { "good.example" } else { "liar.example" }) };
+            let want = if paranoid {
+                host
+            } else {
+                Some(if host.is_some() {
+                    "good.example"
+                } else {
+                    "liar.example"
+                })
+            };
             assert_eq!(shown.as_deref(), want, "{args:?} from {from}");
             if port53 && Impl::Debian.path().is_some() {
                 let (denv, dlog) = env_and_log(Impl::Debian, args, IpAddr::V4(from), &env);
@@ -205,24 +226,32 @@ fn paranoid_check_both_ways_matches_debian() {
 
 #[test]
 fn without_h_and_l_no_dns_query_is_made() {
-    let dns = Dns::start("127.0.0.1:0".parse().unwrap(), &[]);
+    let dns = DnsServer::start(Zone::new()).unwrap();
     let env = [("DNSCACHEIP", dns.dnscacheip())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let (oenv, _) = env_and_log(Impl::Ours, &["-H", "-R", "-l", "0"], lo, &env);
     assert!(oenv.iter().any(|l| l == "TCPLOCALHOST=0"));
-    assert_eq!(dns.queries.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(dns.queries().len(), 0);
     // With lookups on but no names known: both PTR queries, names unset.
     let (oenv, olog) = env_and_log(Impl::Ours, &["-v", "-R"], lo, &env);
-    assert!(dns.queries.load(std::sync::atomic::Ordering::SeqCst) >= 2);
-    assert!(!oenv.iter().any(|l| l.starts_with("TCPLOCALHOST") || l.starts_with("TCPREMOTEHOST")));
+    assert!(dns.queries().len() >= 2);
+    assert!(
+        !oenv
+            .iter()
+            .any(|l| l.starts_with("TCPLOCALHOST") || l.starts_with("TCPREMOTEHOST"))
+    );
     assert!(olog.contains(&"tcpserver: ok PID :127.0.0.1:LPORT :127.0.0.1::RPORT".to_string()));
 }
 
 #[test]
 fn ipv6_clients_get_the_tcp6_variables() {
     let bin = Impl::Ours.path().unwrap();
-    let srv = Server::start(&bin, &["-v", "-H", "-R", "-l", "0", "::1", "0", "/usr/bin/env"], |_| {});
+    let srv = Server::start(
+        &bin,
+        &["-v", "-H", "-R", "-l", "0", "::1", "0", "/usr/bin/env"],
+        |_| {},
+    );
     let to: SocketAddr = format!("[::1]:{}", srv.port).parse().unwrap();
     let (out, cport) = fetch(to);
     let ports = [(srv.port, "LPORT"), (cport, "RPORT")];
@@ -279,45 +308,71 @@ fn dual_stack_ipv4_clients_look_exactly_like_0_88() {
 #[test]
 fn ipv6_paranoid_check_uses_aaaa() {
     let six: IpAddr = "::1".parse().unwrap();
-    let dns = Dns::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &[
-            (&ptr_owner(six), Rec::Ptr("Six.Example".into())),
-            ("six.example", Rec::Aaaa("::1".parse().unwrap())),
-        ],
-    );
+    let dns = DnsServer::start(
+        Zone::new()
+            .ptr(six, "Six.Example")
+            .aaaa("six.example", "::1".parse().unwrap()),
+    )
+    .unwrap();
     let bin = Impl::Ours.path().unwrap();
-    let srv = Server::start(&bin, &["-v", "-p", "-R", "-l", "0", "::1", "0", "/usr/bin/env"], |c| {
-        c.env("DNSCACHEIP", dns.dnscacheip());
-    });
+    let srv = Server::start(
+        &bin,
+        &["-v", "-p", "-R", "-l", "0", "::1", "0", "/usr/bin/env"],
+        |c| {
+            c.env("DNSCACHEIP", dns.dnscacheip());
+        },
+    );
     let (out, _) = fetch(SocketAddr::new(six, srv.port));
-    assert!(out.lines().any(|l| l == "TCPREMOTEHOST=six.example"), "{out}");
-    assert!(out.lines().any(|l| l == "TCP6REMOTEHOST=six.example"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "TCPREMOTEHOST=six.example"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l == "TCP6REMOTEHOST=six.example"),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_slow_lookup_holds_a_slot_but_never_the_accept_loop() {
     let slow = unique_loopback();
     let fast = unique_loopback();
-    let dns = Dns::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &[
-            (&ptr_owner(IpAddr::V4(slow)), Rec::Ptr("slow.example".into())),
-            (&ptr_owner(IpAddr::V4(slow)), Rec::Slow(std::time::Duration::from_millis(1500))),
-            (&ptr_owner(IpAddr::V4(fast)), Rec::Ptr("fast.example".into())),
-        ],
-    );
+    let dns = DnsServer::start(
+        Zone::new()
+            .ptr(IpAddr::V4(slow), "slow.example")
+            .delay(
+                &e2e::dns::reverse_name(IpAddr::V4(slow)),
+                std::time::Duration::from_millis(1500),
+            )
+            .ptr(IpAddr::V4(fast), "fast.example"),
+    )
+    .unwrap();
     let bin = Impl::Ours.path().unwrap();
     for limit in ["40", "1"] {
         let srv = Server::start(
             &bin,
-            &["-v", "-c", limit, "-R", "-l", "0", "127.0.0.1", "0", "/bin/sh", "-c", "echo $TCPREMOTEHOST"],
+            &[
+                "-v",
+                "-c",
+                limit,
+                "-R",
+                "-l",
+                "0",
+                "127.0.0.1",
+                "0",
+                "/bin/sh",
+                "-c",
+                "echo $TCPREMOTEHOST",
+            ],
             |c| {
                 c.env("DNSCACHEIP", dns.dnscacheip());
             },
         );
         let a = connect_from(IpAddr::V4(slow), srv.addr());
-        srv.wait_log("the slow client's status line", |l| l.iter().any(|x| x == &format!("tcpserver: status: 1/{limit}")));
+        srv.wait_log("the slow client's status line", |l| {
+            l.iter()
+                .any(|x| x == &format!("tcpserver: status: 1/{limit}"))
+        });
         let t = std::time::Instant::now();
         let (b, _) = fetch_from(IpAddr::V4(fast), srv.addr());
         let fast_took = since(t);
@@ -345,11 +400,24 @@ fn ident_timeout_t_matches_debian() {
         let client = unique_loopback();
         let _identd = Identd::start(IpAddr::V4(client), "!hang");
         let t = std::time::Instant::now();
-        let (env, log) = env_and_log(imp, &["-v", "-H", "-l", "0", "-t", "1"], IpAddr::V4(client), &[]);
+        let (env, log) = env_and_log(
+            imp,
+            &["-v", "-H", "-l", "0", "-t", "1"],
+            IpAddr::V4(client),
+            &[],
+        );
         let took = since(t);
         assert!((0.9..5.0).contains(&took), "{imp:?}: {took:.2} s");
-        assert!(!env.iter().any(|l| l.starts_with("TCPREMOTEINFO")), "{imp:?}: {env:?}");
-        assert!(log.contains(&format!("tcpserver: ok PID 0:127.0.0.1:LPORT :{client}::RPORT")), "{log:#?}");
+        assert!(
+            !env.iter().any(|l| l.starts_with("TCPREMOTEINFO")),
+            "{imp:?}: {env:?}"
+        );
+        assert!(
+            log.contains(&format!(
+                "tcpserver: ok PID 0:127.0.0.1:LPORT :{client}::RPORT"
+            )),
+            "{log:#?}"
+        );
     }
 }
 
@@ -357,7 +425,12 @@ fn ident_timeout_t_matches_debian() {
 fn nodelay_with_capital_d_matches_debian() {
     // The handler asks its socket for TCP_NODELAY (python3 has the call).
     let probe = "import socket; s = socket.socket(fileno=0); print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))";
-    if std::process::Command::new("python3").arg("-c").arg("1").status().is_err() {
+    if std::process::Command::new("python3")
+        .arg("-c")
+        .arg("1")
+        .status()
+        .is_err()
+    {
         eprintln!("SKIPPED: python3 is not installed");
         return;
     }
@@ -366,7 +439,19 @@ fn nodelay_with_capital_d_matches_debian() {
         for (flag, want) in [("-D", "1\n"), ("-d", "0\n")] {
             let srv = Server::start(
                 &bin,
-                &[flag, "-H", "-R", "-l", "0", "127.0.0.1", "0", "/usr/bin/env", "python3", "-c", probe],
+                &[
+                    flag,
+                    "-H",
+                    "-R",
+                    "-l",
+                    "0",
+                    "127.0.0.1",
+                    "0",
+                    "/usr/bin/env",
+                    "python3",
+                    "-c",
+                    probe,
+                ],
                 |c| {
                     if let Some(p) = std::env::var_os("PATH") {
                         c.env("PATH", p);

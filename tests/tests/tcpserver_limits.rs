@@ -8,13 +8,16 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use e2e::net::unique_loopback;
 use tcpserver_support::*;
 
 /// A handler that answers once the client has sent a line.
 const WAITER: &str = "read x; echo \"got $x\"";
 
 fn pids(log: &[String]) -> usize {
-    log.iter().filter(|l| l.starts_with("tcpserver: pid ")).count()
+    log.iter()
+        .filter(|l| l.starts_with("tcpserver: pid "))
+        .count()
 }
 
 /// Two clients at `-c 1`: the second waits in the kernel's queue until
@@ -24,15 +27,30 @@ fn limit_one(imp: Impl, dir: &std::path::Path) -> Vec<String> {
     let h = script(dir, "waiter", WAITER);
     let srv = Server::start(
         &bin,
-        &["-v", "-c", "1", "-H", "-R", "-l", "0", "127.0.0.1", "0", h.to_str().unwrap()],
+        &[
+            "-v",
+            "-c",
+            "1",
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "127.0.0.1",
+            "0",
+            h.to_str().unwrap(),
+        ],
         |_| {},
     );
     let mut c1 = connect(srv.addr());
-    srv.wait_log("the first connection", |l| pids(l) == 1 && l.iter().any(|x| x.contains(" ok ")));
+    srv.wait_log("the first connection", |l| {
+        pids(l) == 1 && l.iter().any(|x| x.contains(" ok "))
+    });
     let mut c2 = connect(srv.addr());
     c2.write_all(b"two\n").unwrap();
     // The second is not taken while the first runs (bounded look).
-    let early = e2e::poll_until(Duration::from_millis(300), || (pids(&srv.log()) > 1).then_some(()));
+    let early = e2e::poll_until(Duration::from_millis(300), || {
+        (pids(&srv.log()) > 1).then_some(())
+    });
     assert!(early.is_none(), "accepted beyond -c 1: {:#?}", srv.log());
     c1.write_all(b"one\n").unwrap();
     let p1 = c1.local_addr().unwrap().port();
@@ -71,12 +89,24 @@ fn limit_c_defers_accept_until_a_child_exits() {
 #[test]
 fn per_client_limit_refuses_the_excess_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    let h = script(dir.path(), "waiter", "echo \"n=$TCPCONCURRENCY\"; read x; echo \"got $x\"");
+    let h = script(
+        dir.path(),
+        "waiter",
+        "echo \"n=$TCPCONCURRENCY\"; read x; echo \"got $x\"",
+    );
     let bin = Impl::Ours.path().unwrap();
     let srv = Server::start(
         &bin,
         &[
-            "-v", "-C", "2:421 too many from you\\r\\n", "-H", "-R", "-l", "0", "127.0.0.1", "0",
+            "-v",
+            "-C",
+            "2:421 too many from you\\r\\n",
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "127.0.0.1",
+            "0",
             h.to_str().unwrap(),
         ],
         |_| {},
@@ -95,8 +125,13 @@ fn per_client_limit_refuses_the_excess_with_a_message() {
     let third = connect_from(a, srv.addr());
     let tport = third.local_addr().unwrap().port();
     assert_eq!(read_all(third), "421 too many from you\r\n");
-    let log = srv.wait_log("the refusal", |l| l.iter().any(|x| x.starts_with("tcpserver: refuse ")));
-    assert!(log.contains(&format!("tcpserver: refuse {a} {tport} 2/2")), "{log:#?}");
+    let log = srv.wait_log("the refusal", |l| {
+        l.iter().any(|x| x.starts_with("tcpserver: refuse "))
+    });
+    assert!(
+        log.contains(&format!("tcpserver: refuse {a} {tport} 2/2")),
+        "{log:#?}"
+    );
     // Another address is not limited by a's connections.
     let mut other = connect_from(b, srv.addr());
     other.write_all(b"b\n").unwrap();
@@ -114,7 +149,10 @@ fn per_client_limit_refuses_the_excess_with_a_message() {
     assert!(read_all(s).ends_with("got z\n"));
     // Refused connections never counted as children.
     let log = srv.wait_ends(4);
-    assert_eq!(log.last().map(String::as_str), Some("tcpserver: status: 0/40"));
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("tcpserver: status: 0/40")
+    );
 }
 
 #[test]
@@ -136,7 +174,10 @@ fn accept_errors_pause_the_server_and_never_end_it() {
     let log = srv.wait_log("three accept warnings", |l| {
         l.iter().filter(|x| x.contains("unable to accept")).count() >= 3
     });
-    let warnings: Vec<&String> = log.iter().filter(|x| x.contains("unable to accept")).collect();
+    let warnings: Vec<&String> = log
+        .iter()
+        .filter(|x| x.contains("unable to accept"))
+        .collect();
     assert_eq!(
         warnings[0],
         "tcpserver: warning: unable to accept: process cannot open more files; pausing 10 ms"
@@ -145,7 +186,10 @@ fn accept_errors_pause_the_server_and_never_end_it() {
         warnings[1],
         "tcpserver: warning: unable to accept: process cannot open more files; pausing 20 ms"
     );
-    assert!(srv.proc.child.try_wait().unwrap().is_none(), "the server died");
+    assert!(
+        srv.proc.child.try_wait().unwrap().is_none(),
+        "the server died"
+    );
     srv.proc.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(srv.wait_exit(), Some(0));
 }

@@ -8,6 +8,8 @@ mod tcpserver_support;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 
+use e2e::dns::{DnsServer, Zone};
+use e2e::net::unique_loopback;
 use nix::sys::signal::Signal;
 use tcpserver_support::*;
 
@@ -30,7 +32,10 @@ fn run_fail(imp: Impl, args: &[&str]) -> (Option<i32>, String) {
     let bin = imp.path().unwrap();
     let mut cmd = Command::new(bin);
     base_env(&mut cmd);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut p = e2e::Proc::spawn(&mut cmd).unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(p.child.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -92,15 +97,29 @@ fn port_and_host_by_name() {
         return;
     }
     let host_ip = unique_loopback();
-    let dns = Dns::start(
+    let dns = DnsServer::start_at(
         SocketAddr::from((unique_loopback(), 53)),
-        &[("srv.example", Rec::A(host_ip))],
-    );
+        Zone::new().a("srv.example", host_ip),
+    )
+    .unwrap();
     for imp in Impl::both() {
         let bin = imp.path().unwrap();
-        let srv = Server::start(&bin, &["-H", "-R", "-l", "0", "srv.example", "smtp", "/bin/echo", "hi"], |c| {
-            c.env("DNSCACHEIP", dns.dnscacheip());
-        });
+        let srv = Server::start(
+            &bin,
+            &[
+                "-H",
+                "-R",
+                "-l",
+                "0",
+                "srv.example",
+                "smtp",
+                "/bin/echo",
+                "hi",
+            ],
+            |c| {
+                c.env("DNSCACHEIP", dns.dnscacheip());
+            },
+        );
         assert_eq!(srv.port, 25);
         let (out, _) = fetch(SocketAddr::from((host_ip, 25)));
         assert_eq!(out, "hi\n");
@@ -125,11 +144,15 @@ fn port_and_host_by_name() {
 #[test]
 fn host_by_name_through_a_dns_port() {
     // Our extension: $DNSCACHEIP with a port, no root needed.
-    let dns = Dns::start("127.0.0.1:0".parse().unwrap(), &[("srv.example", Rec::A(Ipv4Addr::LOCALHOST))]);
+    let dns = DnsServer::start(Zone::new().a("srv.example", Ipv4Addr::LOCALHOST)).unwrap();
     let bin = Impl::Ours.path().unwrap();
-    let srv = Server::start(&bin, &["-H", "-R", "-l", "0", "srv.example", "0", "/bin/echo", "hi"], |c| {
-        c.env("DNSCACHEIP", dns.dnscacheip());
-    });
+    let srv = Server::start(
+        &bin,
+        &["-H", "-R", "-l", "0", "srv.example", "0", "/bin/echo", "hi"],
+        |c| {
+            c.env("DNSCACHEIP", dns.dnscacheip());
+        },
+    );
     assert_eq!(fetch(srv.addr()).0, "hi\n");
     let mut cmd = Command::new(&bin);
     base_env(&mut cmd);
@@ -154,7 +177,10 @@ fn session(imp: Impl, args: &[&str], prog: &[&str]) -> (String, Vec<String>) {
     let srv = Server::start(&bin, &a, |_| {});
     let (out, cport) = fetch(srv.addr());
     let log = srv.wait_ends(1);
-    (out, normalise_all(&log, &[(srv.port, "LPORT"), (cport, "RPORT")]))
+    (
+        out,
+        normalise_all(&log, &[(srv.port, "LPORT"), (cport, "RPORT")]),
+    )
 }
 
 #[test]
@@ -176,7 +202,9 @@ fn banner_exec_failure_and_descriptors_match_debian() {
                     log[3..],
                     [
                         "tcpserver: ok PID 0:127.0.0.1:LPORT :127.0.0.1::RPORT".to_string(),
-                        format!("tcpserver: warning: dropping connection, unable to run {p}: file does not exist"),
+                        format!(
+                            "tcpserver: warning: dropping connection, unable to run {p}: file does not exist"
+                        ),
                         "tcpserver: end PID status 28416".to_string(),
                         "tcpserver: status: 0/40".to_string(),
                     ]
@@ -184,7 +212,11 @@ fn banner_exec_failure_and_descriptors_match_debian() {
             }
         }
         if Impl::Debian.path().is_some() {
-            assert_eq!((out, log), session(Impl::Debian, args, prog), "{args:?} {prog:?}");
+            assert_eq!(
+                (out, log),
+                session(Impl::Debian, args, prog),
+                "{args:?} {prog:?}"
+            );
         }
     }
 }
@@ -232,7 +264,20 @@ fn sigterm(imp: Impl) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let h = script(dir.path(), "waiter", "read x; echo \"got $x\"");
     let bin = imp.path().unwrap();
-    let mut srv = Server::start(&bin, &["-v", "-H", "-R", "-l", "0", "127.0.0.1", "0", h.to_str().unwrap()], |_| {});
+    let mut srv = Server::start(
+        &bin,
+        &[
+            "-v",
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "127.0.0.1",
+            "0",
+            h.to_str().unwrap(),
+        ],
+        |_| {},
+    );
     let mut c = connect(srv.addr());
     let cport = c.local_addr().unwrap().port();
     srv.wait_log("the ok line", |l| l.iter().any(|x| x.contains(" ok ")));
@@ -246,7 +291,10 @@ fn sigterm(imp: Impl) -> Vec<String> {
 #[test]
 fn sigterm_exits_and_leaves_children_alone() {
     let log = sigterm(Impl::Ours);
-    assert!(!log.iter().any(|l| l.starts_with("tcpserver: end")), "{log:#?}");
+    assert!(
+        !log.iter().any(|l| l.starts_with("tcpserver: end")),
+        "{log:#?}"
+    );
     if Impl::Debian.path().is_some() {
         assert_eq!(log, sigterm(Impl::Debian));
     }
@@ -259,7 +307,8 @@ fn activated(listener: TcpListener, wrap: &[&str], prog: &[&str]) -> Server {
     let mut cmd = Command::new("/bin/sh");
     base_env(&mut cmd);
     // The host and port operands are ignored when sockets are handed over.
-    let mut script = String::from("exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=x exec");
+    let mut script =
+        String::from("exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=x exec");
     for w in wrap {
         script.push(' ');
         script.push_str(w);
@@ -285,12 +334,26 @@ fn socket_activation_uses_the_handed_over_socket() {
     let srv = activated(l, &[], &["/usr/bin/env"]);
     assert_eq!(srv.port, port, "-1 prints the handed-over socket's port");
     let (out, _) = fetch(srv.addr());
-    assert!(out.lines().any(|l| l == format!("TCPLOCALPORT={port}")), "{out}");
-    assert!(!out.contains("LISTEN_"), "LISTEN_* leaked to the handler: {out}");
+    assert!(
+        out.lines().any(|l| l == format!("TCPLOCALPORT={port}")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("LISTEN_"),
+        "LISTEN_* leaked to the handler: {out}"
+    );
     let (out, _) = fetch(srv.addr());
     assert!(out.contains("PROTO=TCP"));
-    let srv2 = activated(TcpListener::bind("127.0.0.1:0").unwrap(), &[], &["/bin/ls", "/proc/self/fd"]);
-    assert_eq!(fetch(srv2.addr()).0, baseline_fds(), "the listening socket leaked");
+    let srv2 = activated(
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        &[],
+        &["/bin/ls", "/proc/self/fd"],
+    );
+    assert_eq!(
+        fetch(srv2.addr()).0,
+        baseline_fds(),
+        "the listening socket leaked"
+    );
 }
 
 #[test]
@@ -302,7 +365,14 @@ fn socket_activation_serves_port_25_without_root() {
     let l = TcpListener::bind((ip, 25)).unwrap();
     let _srv = activated(
         l,
-        &["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"],
+        &[
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ],
         &["/bin/sh", "-c", "'id -u; echo $TCPLOCALPORT'"],
     );
     let (out, _) = fetch(SocketAddr::from((ip, 25)));

@@ -158,13 +158,22 @@ fn corrupt_cdbs_drop_the_connection() {
             "tcpserver: warning: dropping connection, unable to read {}: ",
             cdb.display()
         );
-        assert!(log.iter().any(|l| l.starts_with(&prefix)), "{name}: {log:#?}");
-        assert!(log.contains(&"tcpserver: end PID status 28416".to_string()), "{name}");
+        assert!(
+            log.iter().any(|l| l.starts_with(&prefix)),
+            "{name}: {log:#?}"
+        );
+        assert!(
+            log.contains(&"tcpserver: end PID status 28416".to_string()),
+            "{name}"
+        );
     }
     // A directory named as the cdb (0.88's tcprulescheck crashed on one).
     let (out, log) = one(Impl::Ours, &[], dir.path(), Ipv4Addr::LOCALHOST);
     assert_eq!(out, "");
-    assert!(log.contains(&"tcpserver: end PID status 28416".to_string()), "{log:#?}");
+    assert!(
+        log.contains(&"tcpserver: end PID status 28416".to_string()),
+        "{log:#?}"
+    );
 }
 
 #[test]
@@ -178,7 +187,18 @@ fn rules_recompiled_during_traffic_never_break_a_connection() {
     let c = cdb.to_str().unwrap();
     let srv = Server::start(
         &bin,
-        &["-v", "-H", "-R", "-l", "0", "-x", c, "127.0.0.1", "0", "/usr/bin/env"],
+        &[
+            "-v",
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "-x",
+            c,
+            "127.0.0.1",
+            "0",
+            "/usr/bin/env",
+        ],
         |_| {},
     );
     let addr = srv.addr();
@@ -211,12 +231,15 @@ fn rules_recompiled_during_traffic_never_break_a_connection() {
     assert!(
         !log.iter().any(|l| l.contains("warning")),
         "{:#?}",
-        log.iter().filter(|l| l.contains("warning")).collect::<Vec<_>>()
+        log.iter()
+            .filter(|l| l.contains("warning"))
+            .collect::<Vec<_>>()
     );
-    assert!(log
-        .iter()
-        .filter(|l| l.starts_with("tcpserver: end "))
-        .all(|l| l.ends_with(" status 0")));
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("tcpserver: end "))
+            .all(|l| l.ends_with(" status 0"))
+    );
 }
 
 #[test]
@@ -238,17 +261,38 @@ fn ipv6_and_cidr_rules_on_a_dual_stack_socket() {
     let bin = Impl::Ours.path().unwrap();
     let srv = Server::start(
         &bin,
-        &["-v", "-H", "-R", "-l", "0", "-x", cdb.to_str().unwrap(), ":0", "0", "/usr/bin/env"],
+        &[
+            "-v",
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "-x",
+            cdb.to_str().unwrap(),
+            ":0",
+            "0",
+            "/usr/bin/env",
+        ],
         |_| {},
     );
     let six: std::net::SocketAddr = format!("[::1]:{}", srv.port).parse().unwrap();
     let (out, _) = fetch(six);
-    assert!(out.lines().any(|l| l == "V6=yes") && out.contains("PROTO=TCP6"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "V6=yes") && out.contains("PROTO=TCP6"),
+        "{out}"
+    );
     let (out, _) = fetch_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5)), srv.addr());
-    assert!(out.lines().any(|l| l == "NET=loopback") && out.contains("PROTO=TCP\n"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "NET=loopback") && out.contains("PROTO=TCP\n"),
+        "{out}"
+    );
     // An exact address beats the CIDR rule.
     let (out, _) = fetch_from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)), srv.addr());
     assert_eq!(out, "");
     let log = srv.wait_ends(3);
-    assert!(log.iter().any(|l| l.starts_with("tcpserver: deny ") && l.contains(":127.0.0.9::")), "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("tcpserver: deny ") && l.contains(":127.0.0.9::")),
+        "{log:#?}"
+    );
 }

@@ -1,16 +1,17 @@
 //! Shared by the `tcpserver_*` and `tcpenv_*` tests: run a tcpserver
 //! (ours or Debian's) and read its log, connect from chosen loopback
-//! addresses, a DNS server and an identd on loopback, rules compiled to a
-//! cdb, and normalising pids and ports for byte comparisons.
+//! addresses, an identd on loopback, rules compiled to a cdb, and
+//! normalising pids and ports for byte comparisons. The DNS server they
+//! ask is [`e2e::dns`]; their own loopback addresses come from
+//! [`e2e::net::unique_loopback`].
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -89,7 +90,9 @@ impl Server {
             let mut br = BufReader::new(stderr);
             let mut line = String::new();
             while br.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                l2.lock().unwrap().push(line.trim_end_matches('\n').to_string());
+                l2.lock()
+                    .unwrap()
+                    .push(line.trim_end_matches('\n').to_string());
                 line.clear();
             }
         });
@@ -123,8 +126,12 @@ impl Server {
     /// `status` line.
     pub fn wait_ends(&self, n: usize) -> Vec<String> {
         self.wait_log(&format!("{n} end lines"), |l| {
-            l.iter().filter(|x| x.starts_with("tcpserver: end ")).count() >= n
-                && l.last().is_some_and(|x| x.starts_with("tcpserver: status: "))
+            l.iter()
+                .filter(|x| x.starts_with("tcpserver: end "))
+                .count()
+                >= n
+                && l.last()
+                    .is_some_and(|x| x.starts_with("tcpserver: status: "))
         })
     }
 
@@ -176,15 +183,6 @@ pub fn fetch_from(from: IpAddr, to: SocketAddr) -> (String, u16) {
     (read_all(s), port)
 }
 
-/// A loopback address no other test uses: 127.X.Y.Z with X from this
-/// process and Y.Z from a counter.
-pub fn unique_loopback() -> Ipv4Addr {
-    static N: AtomicUsize = AtomicUsize::new(1);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let x = 100 + (std::process::id() % 150) as u8;
-    Ipv4Addr::new(127, x, (n / 250) as u8, (n % 250) as u8 + 1)
-}
-
 /// Replace pids (after `pid`, `ok`, `deny`, `end`) with `PID` and the
 /// given port numbers with names, so two runs compare equal.
 pub fn normalise(line: &str, ports: &[(u16, &str)]) -> String {
@@ -217,183 +215,6 @@ pub fn normalise(line: &str, ports: &[(u16, &str)]) -> String {
 
 pub fn normalise_all(lines: &[String], ports: &[(u16, &str)]) -> Vec<String> {
     lines.iter().map(|l| normalise(l, ports)).collect()
-}
-
-/// A records table for [`Dns`]: dotted owner name (any case) to data.
-#[derive(Debug, Clone)]
-pub enum Rec {
-    Ptr(String),
-    A(Ipv4Addr),
-    Aaaa(Ipv6Addr),
-    /// Answer queries for this name only after this long.
-    Slow(Duration),
-}
-
-/// A DNS server on loopback answering from a fixed table; NXDOMAIN for
-/// names it does not know. Stops when dropped.
-pub struct Dns {
-    pub addr: SocketAddr,
-    pub queries: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-fn wire_name(dotted: &str) -> Vec<u8> {
-    let mut w = Vec::new();
-    for l in dotted.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        w.push(l.len() as u8);
-        w.extend_from_slice(l.as_bytes());
-    }
-    w.push(0);
-    w
-}
-
-/// The in-addr.arpa / ip6.arpa owner name of `ip`.
-pub fn ptr_owner(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
-        }
-        IpAddr::V6(v6) => {
-            let mut s = String::new();
-            for b in v6.octets().iter().rev() {
-                s.push_str(&format!("{:x}.{:x}.", b & 15, b >> 4));
-            }
-            s + "ip6.arpa"
-        }
-    }
-}
-
-fn answer(q: &[u8], table: &HashMap<String, Vec<Rec>>) -> Option<Vec<u8>> {
-    if q.len() < 12 {
-        return None;
-    }
-    let mut pos = 12;
-    let mut labels = Vec::new();
-    loop {
-        let len = *q.get(pos)? as usize;
-        pos += 1;
-        if len == 0 {
-            break;
-        }
-        labels.push(String::from_utf8_lossy(q.get(pos..pos + len)?).to_lowercase());
-        pos += len;
-    }
-    let qtype = u16::from_be_bytes([*q.get(pos)?, *q.get(pos + 1)?]);
-    let qend = pos + 4;
-    let name = labels.join(".");
-    let recs = table.get(&name);
-    let mut r = q.get(..qend)?.to_vec();
-    r[2] = 0x81 | (q[2] & 0x01);
-    r[3] = if recs.is_none() { 0x83 } else { 0x80 };
-    r[6] = 0;
-    r[7] = 0;
-    let mut n = 0u8;
-    for rec in recs.into_iter().flatten() {
-        let (t, data) = match rec {
-            Rec::Ptr(n) => (12u16, wire_name(n)),
-            Rec::A(a) => (1, a.octets().to_vec()),
-            Rec::Aaaa(a) => (28, a.octets().to_vec()),
-            Rec::Slow(_) => continue,
-        };
-        if t != qtype {
-            continue;
-        }
-        n += 1;
-        r.extend_from_slice(&[0xc0, 12]);
-        r.extend_from_slice(&t.to_be_bytes());
-        r.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
-        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
-        r.extend_from_slice(&data);
-    }
-    r[7] = n;
-    Some(r)
-}
-
-/// The delay configured for the name asked about in `q`, if any.
-fn slow_for(q: &[u8], table: &HashMap<String, Vec<Rec>>) -> Option<Duration> {
-    let mut pos = 12;
-    let mut labels = Vec::new();
-    loop {
-        let len = *q.get(pos)? as usize;
-        pos += 1;
-        if len == 0 {
-            break;
-        }
-        labels.push(String::from_utf8_lossy(q.get(pos..pos + len)?).to_lowercase());
-        pos += len;
-    }
-    table.get(&labels.join("."))?.iter().find_map(|r| match r {
-        Rec::Slow(d) => Some(*d),
-        _ => None,
-    })
-}
-
-impl Dns {
-    /// Serve `records` (owner name, data) on `bind` (port 0: any).
-    pub fn start(bind: SocketAddr, records: &[(&str, Rec)]) -> Dns {
-        let mut table: HashMap<String, Vec<Rec>> = HashMap::new();
-        for (name, rec) in records {
-            table
-                .entry(name.to_lowercase().trim_end_matches('.').to_string())
-                .or_default()
-                .push(rec.clone());
-        }
-        let sock = UdpSocket::bind(bind).expect("bind DNS server");
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        let addr = sock.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let queries = Arc::new(AtomicUsize::new(0));
-        let (s2, q2) = (stop.clone(), queries.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 512];
-            while !s2.load(Ordering::SeqCst) {
-                if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    q2.fetch_add(1, Ordering::SeqCst);
-                    if let Some(r) = answer(&buf[..n], &table) {
-                        match slow_for(&buf[..n], &table) {
-                            None => {
-                                let _ = sock.send_to(&r, from);
-                            }
-                            Some(d) => {
-                                let s = sock.try_clone().unwrap();
-                                std::thread::spawn(move || {
-                                    std::thread::sleep(d);
-                                    let _ = s.send_to(&r, from);
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        Dns {
-            addr,
-            queries,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// The `$DNSCACHEIP` value naming this server (with the port when it
-    /// is not 53: our extension).
-    pub fn dnscacheip(&self) -> String {
-        if self.addr.port() == 53 {
-            self.addr.ip().to_string()
-        } else {
-            self.addr.to_string()
-        }
-    }
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// An identd on `ip`:113 (root only) that answers each query line with
@@ -492,7 +313,12 @@ pub fn env_lines(text: &str, ports: &[(u16, &str)]) -> Vec<String> {
         .map(|l| {
             let mut l = l.to_string();
             for (p, name) in ports {
-                for key in ["TCPLOCALPORT=", "TCPREMOTEPORT=", "TCP6LOCALPORT=", "TCP6REMOTEPORT="] {
+                for key in [
+                    "TCPLOCALPORT=",
+                    "TCPREMOTEPORT=",
+                    "TCP6LOCALPORT=",
+                    "TCP6REMOTEPORT=",
+                ] {
                     if l == format!("{key}{p}") {
                         l = format!("{key}{name}");
                     }
