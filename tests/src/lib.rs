@@ -9,7 +9,7 @@
 //!   synchronisation elsewhere).
 //! - [`read_line_from`]: read one line of a child's output with a deadline.
 //! - [`dns`]: an authoritative DNS server on loopback.
-//! - [`net`]: a loopback address of a test's own.
+//! - [`net`]: a loopback address of a test's own, connecting from one.
 
 #![forbid(unsafe_code)]
 

@@ -13,8 +13,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use socket2::{Domain, Socket, Type};
-
 /// How long anything in these tests may take.
 pub const T: Duration = Duration::from_secs(60);
 
@@ -88,13 +86,8 @@ pub struct Smtp {
 impl Smtp {
     /// Connect to 127.0.0.1:`port` from `from` (any 127.x address).
     pub fn connect_from(from: Ipv4Addr, port: u16) -> Smtp {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        s.bind(&SocketAddr::new(IpAddr::V4(from), 0).into())
-            .unwrap();
         let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-        s.connect_timeout(&to.into(), Duration::from_secs(10))
-            .unwrap();
-        let tcp: TcpStream = s.into();
+        let tcp = e2e::net::connect_from(IpAddr::V4(from), to, Duration::from_secs(10));
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let w = tcp.try_clone().unwrap();
         let mut smtp = Smtp {

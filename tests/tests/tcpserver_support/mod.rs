@@ -144,17 +144,7 @@ impl Server {
 /// A connection from `from` (a loopback address, port chosen by the
 /// kernel) to `to`.
 pub fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(to),
-        socket2::Type::STREAM,
-        None,
-    )
-    .unwrap();
-    s.bind(&SocketAddr::new(from, 0).into()).unwrap();
-    s.connect_timeout(&to.into(), STEP).unwrap();
-    let s: TcpStream = s.into();
-    s.set_read_timeout(Some(STEP)).unwrap();
-    s
+    e2e::net::connect_from(from, to, STEP)
 }
 
 pub fn connect(to: SocketAddr) -> TcpStream {
