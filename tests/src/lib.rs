@@ -10,11 +10,13 @@
 //! - [`read_line_from`]: read one line of a child's output with a deadline.
 //! - [`dns`]: an authoritative DNS server on loopback.
 //! - [`net`]: a loopback address of a test's own, connecting from one.
+//! - [`script`]: stand-in programs as executable shell scripts.
 
 #![forbid(unsafe_code)]
 
 pub mod dns;
 pub mod net;
+pub mod script;
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -328,13 +328,10 @@ impl FakeQueue {
         let dir = tempfile::tempdir().unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let d = dir.path().display();
-        let script = dir.path().join("qq");
-        fs::write(
-            &script,
-            format!("#!/bin/sh\ncat > {d}/mess\ncat <&1 > {d}/env\nexit {exit}\n"),
-        )
-        .unwrap();
-        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        e2e::script::sh(
+            &dir.path().join("qq"),
+            &format!("cat > {d}/mess\ncat <&1 > {d}/env\nexit {exit}"),
+        );
         FakeQueue { dir }
     }
 

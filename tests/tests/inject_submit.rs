@@ -4,17 +4,11 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 struct QmailHome {
     dir: tempfile::TempDir,
-}
-
-fn script(path: &Path, body: &str) {
-    fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 impl QmailHome {
@@ -29,7 +23,7 @@ impl QmailHome {
         fs::write(root.join("control/defaultdomain"), "example.com\n").unwrap();
         std::os::unix::fs::symlink(e2e::bin("qmail-inject"), root.join("bin/qmail-inject"))
             .unwrap();
-        script(
+        e2e::script::sh(
             &root.join("bin/qmail-queue"),
             &format!("cat > queued-mess\ncat <&1 > queued-env\nexit {qq_exit}"),
         );
@@ -119,7 +113,7 @@ fn echo_to_user_pipe_qmail_inject() {
 fn qmail_queue_is_found_through_qmailqueue_too() {
     let h = QmailHome::new(0);
     let other = h.root().join("other-qq");
-    script(&other, "cat > other-mess\ncat <&1 > other-env");
+    e2e::script::sh(&other, "cat > other-mess\ncat <&1 > other-env");
     let mut c = h.command(&inject());
     c.env("QMAILQUEUE", "other-qq").arg("a@x.org");
     let out = h.run(c, "Subject: s\n\nbody");
@@ -260,11 +254,11 @@ fn sendmail_without_t_uses_the_arguments_only() {
 fn sendmail_bs_bp_and_names() {
     let h = QmailHome::new(0);
     let root = h.root();
-    script(
+    e2e::script::sh(
         &root.join("bin/qmail-smtpd"),
         "env | grep -E '^(RELAYCLIENT|DATABYTES|PROTO|TCPREMOTEIP|TCPREMOTEINFO)=' | sort > smtpd-env",
     );
-    script(&root.join("bin/qmail-qread"), "echo queue listing");
+    e2e::script::sh(&root.join("bin/qmail-qread"), "echo queue listing");
     let out = h.run(
         {
             let mut c = h.command(&sendmail());

@@ -54,9 +54,7 @@ fn to_our_qmail_smtpd() {
     std::fs::create_dir_all(d.join("home/control")).unwrap();
     std::fs::write(d.join("home/control/me"), "mx.example.test\n").unwrap();
     std::fs::write(d.join("home/control/rcpthosts"), "example.test\n").unwrap();
-    let script = d.join("qq.sh");
-    std::fs::write(&script, QUEUE_SCRIPT).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = e2e::script::executable(&d.join("qq.sh"), QUEUE_SCRIPT);
     let mut cmd = Command::new(e2e::bin("tcpserver"));
     cmd.args(["-1", "-R", "-H", "-l", "0", "127.0.0.1", "0"])
         .arg(e2e::bin("qmail-smtpd"))

@@ -82,10 +82,7 @@ impl Server {
         for (name, body) in &opts.control {
             std::fs::write(d.join("home/control").join(name), body).unwrap();
         }
-        let script = d.join("qq.sh");
-        std::fs::write(&script, QUEUE_SCRIPT).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = e2e::script::executable(&d.join("qq.sh"), QUEUE_SCRIPT);
         std::fs::write(d.join("exitcode"), "0").unwrap();
 
         let mut cmd = Command::new(tool("tcpserver", "SMTPD_E2E_TCPSERVER"));

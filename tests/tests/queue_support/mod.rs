@@ -131,9 +131,7 @@ impl System {
 
     /// A stand-in program in `bin/`.
     pub fn script(&self, name: &str, body: &str) {
-        let p = self.home.join("bin").join(name);
-        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        e2e::script::sh(&self.home.join("bin").join(name), body);
     }
 
     /// Stand-in qmail-getpw and qmail-local: a local part starting `soft`

@@ -288,13 +288,9 @@ pub fn compile_rules(cdb: &Path, rules: &str) {
     assert!(st.success(), "tcprules failed on {rules:?}");
 }
 
-/// Write an executable shell script.
+/// Write an executable shell script `dir/name`.
 pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let p = dir.join(name);
-    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
+    e2e::script::sh(&dir.join(name), body)
 }
 
 /// Lines of `text` with the port values replaced, for env dumps.
