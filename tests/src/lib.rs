@@ -9,12 +9,14 @@
 //!   synchronisation elsewhere).
 //! - [`read_line_from`]: read one line of a child's output with a deadline.
 //! - [`dns`]: an authoritative DNS server on loopback.
+//! - [`log`]: a child's output kept line by line, waited on with a deadline.
 //! - [`net`]: a loopback address of a test's own, connecting from one.
 //! - [`script`]: stand-in programs as executable shell scripts.
 
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod log;
 pub mod net;
 pub mod script;
 

@@ -24,7 +24,6 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 use system_support::{
     QmailRun, Smtp, T, bin, bins, descendants, listening_port, open_tempdir, send, wait_mail,
@@ -148,40 +147,25 @@ fn with_stdin(mut c: Command, input: &str) -> i32 {
 /// A daemon started in the namespace with its output kept.
 struct Daemon {
     proc: e2e::Proc,
-    log: Arc<Mutex<String>>,
+    log: e2e::log::Log,
 }
 
 impl Daemon {
     fn start(mut c: Command, label: &'static str) -> Daemon {
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut proc = e2e::Proc::spawn(&mut c).unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        for r in [
-            Box::new(proc.child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(proc.child.stderr.take().unwrap()),
-        ] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                use std::io::BufRead;
-                for line in std::io::BufReader::new(r).lines() {
-                    let Ok(line) = line else { break };
-                    eprintln!("[{label}] {line}");
-                    let mut l = log.lock().unwrap();
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            });
-        }
+        let log = e2e::log::Log::new();
+        log.follow(proc.child.stdout.take().unwrap(), Some(label));
+        log.follow(proc.child.stderr.take().unwrap(), Some(label));
         Daemon { proc, log }
     }
 
     fn wait_log(&self, needle: &str) {
-        let log = self.log.clone();
-        let ok = e2e::poll_until(T, || log.lock().unwrap().contains(needle).then_some(()));
+        let ok = e2e::poll_until(T, || self.log.find(needle));
         assert!(
             ok.is_some(),
             "no {needle:?} in {}",
-            self.log.lock().unwrap()
+            self.log.lines().join("\n")
         );
     }
 }

@@ -20,12 +20,10 @@
 mod system_support;
 
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use system_support::{send, wait_mail};
@@ -79,18 +77,6 @@ fn shell(dir: &Path, target: &Path, line: &str) -> Command {
     c
 }
 
-/// Keep a child's output lines (and echo them for a failure report).
-fn collect(r: impl std::io::Read + Send + 'static, lines: &Arc<Mutex<Vec<String>>>) {
-    let lines = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            eprintln!("[readme] {line}");
-            lines.lock().unwrap().push(line);
-        }
-    });
-}
-
 #[test]
 fn the_readme_commands_work_on_a_fresh_clone() {
     if std::env::var_os("QMAIL_README_NESTED").is_some() {
@@ -136,30 +122,18 @@ fn the_readme_commands_work_on_a_fresh_clone() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut proc = e2e::Proc::spawn(&mut cmd).unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    collect(proc.child.stdout.take().unwrap(), &lines);
-    collect(proc.child.stderr.take().unwrap(), &lines);
-    let seen = |needle: &str| {
-        lines
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| l.contains(needle))
-            .cloned()
-    };
+    let lines = e2e::log::Log::new();
+    lines.follow(proc.child.stdout.take().unwrap(), Some("readme"));
+    lines.follow(proc.child.stderr.take().unwrap(), Some("readme"));
+    let seen = |needle: &str| lines.find(needle);
     let banner = e2e::poll_until(BUILD, || {
         if let Ok(Some(st)) = proc.child.try_wait() {
             panic!("{run:?} ended before SMTP answered: {st}");
         }
-        seen("SMTP on 127.0.0.1:")
+        seen(system_support::SMTP_ON)
     })
     .expect("the system never came up");
-    let port: u16 = banner
-        .split("SMTP on 127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(';').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {banner:?}"));
+    let port = system_support::smtp_port(&banner);
     send(
         port,
         Ipv4Addr::LOCALHOST,
@@ -177,11 +151,7 @@ fn the_readme_commands_work_on_a_fresh_clone() {
         .wait_timeout(Duration::from_secs(120))
         .expect("qmail-run did not stop after SIGINT");
     assert_eq!(st.code(), Some(0), "exit status after SIGINT: {st}");
-    assert!(
-        seen("stopped cleanly").is_some(),
-        "{:#?}",
-        lines.lock().unwrap()
-    );
+    assert!(seen("stopped cleanly").is_some(), "{:#?}", lines.lines());
     assert!(
         system_support::descendants(proc.pid()).is_empty(),
         "processes left behind"
@@ -193,14 +163,14 @@ fn the_readme_commands_work_on_a_fresh_clone() {
     let mut cmd = shell(&repo, &target, &filtered);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut proc = e2e::Proc::spawn(&mut cmd).unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    collect(proc.child.stdout.take().unwrap(), &lines);
-    collect(proc.child.stderr.take().unwrap(), &lines);
+    let lines = e2e::log::Log::new();
+    lines.follow(proc.child.stdout.take().unwrap(), Some("readme"));
+    lines.follow(proc.child.stderr.take().unwrap(), Some("readme"));
     let st = proc
         .wait_timeout(BUILD)
         .expect("the test command did not finish");
     assert!(st.success(), "{filtered:?} failed: {st}");
-    let out = lines.lock().unwrap().join("\n");
+    let out = lines.lines().join("\n");
     assert!(
         out.contains("test the_readme_commands_work_on_a_fresh_clone ... ok"),
         "{out}"

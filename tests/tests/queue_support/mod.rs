@@ -14,12 +14,12 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use e2e::Proc;
@@ -55,7 +55,7 @@ pub struct System {
     pub uid: Option<u32>,
     pub send: Option<Proc>,
     /// What qmail-send logged, line by line.
-    pub log: Arc<Mutex<Vec<String>>>,
+    pub log: e2e::log::Log,
 }
 
 /// Copy `src` to `dst` as an executable.
@@ -88,7 +88,7 @@ impl System {
             run_as,
             uid,
             send: None,
-            log: Arc::new(Mutex::new(Vec::new())),
+            log: e2e::log::Log::new(),
         };
         for d in ["bin", "control", "alias", "mail", "users"] {
             fs::create_dir(s.home.join(d)).unwrap();
@@ -245,14 +245,7 @@ exit 0"#,
         }
         let started = self.log_count("status: local 0/");
         let mut p = Proc::spawn(&mut c).unwrap();
-        let out = p.child.stdout.take().unwrap();
-        let log = Arc::clone(&self.log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                log.lock().unwrap().push(line);
-            }
-        });
+        self.log.follow(p.child.stdout.take().unwrap(), None);
         self.send = Some(p);
         assert!(
             self.wait_log_n("status: local 0/", started + 1, Duration::from_secs(20)),
@@ -262,17 +255,12 @@ exit 0"#,
     }
 
     pub fn log_lines(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.log.lines()
     }
 
     /// Lines containing `pat`.
     pub fn log_count(&self, pat: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(pat))
-            .count()
+        self.log.count(pat)
     }
 
     /// Wait until a log line contains `pat`.

@@ -4,13 +4,13 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 /// How long anything in these tests may take.
@@ -278,11 +278,23 @@ pub fn listening_port(pid: u32) -> Option<u16> {
     })
 }
 
+/// What qmail-run's start line says before the SMTP port.
+pub const SMTP_ON: &str = "SMTP on 127.0.0.1:";
+
+/// The port in qmail-run's start line (`... SMTP on 127.0.0.1:PORT; ...`).
+pub fn smtp_port(line: &str) -> u16 {
+    line.split(SMTP_ON)
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
 /// `qmail-run` as a child, its output collected line by line.
 pub struct QmailRun {
     pub proc: e2e::Proc,
     pub home: PathBuf,
-    lines: Arc<Mutex<Vec<String>>>,
+    lines: e2e::log::Log,
     pub port: u16,
 }
 
@@ -303,52 +315,27 @@ impl QmailRun {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut proc = e2e::Proc::spawn(&mut cmd).unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        for out in [
-            Box::new(proc.child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(proc.child.stderr.take().unwrap()),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines() {
-                    let Ok(line) = line else { break };
-                    eprintln!("[qmail-run] {line}");
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
+        let lines = e2e::log::Log::new();
+        lines.follow(proc.child.stdout.take().unwrap(), Some("qmail-run"));
+        lines.follow(proc.child.stderr.take().unwrap(), Some("qmail-run"));
         let mut run = QmailRun {
             proc,
             home: home.to_path_buf(),
             lines,
             port: 0,
         };
-        let line = run.wait_log("SMTP on 127.0.0.1:");
-        let port = line
-            .split("SMTP on 127.0.0.1:")
-            .nth(1)
-            .and_then(|r| r.split(';').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        run.port = port;
+        let line = run.wait_log(SMTP_ON);
+        run.port = smtp_port(&line);
         run
     }
 
     pub fn log(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.lines.lines()
     }
 
     /// Wait for a log line containing `needle`; the line.
     pub fn wait_log(&mut self, needle: &str) -> String {
-        let lines = self.lines.clone();
-        let found = e2e::poll_until(T, || {
-            lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-                .cloned()
-        });
+        let found = e2e::poll_until(T, || self.lines.find(needle));
         found.unwrap_or_else(|| {
             let status = self.proc.child.try_wait();
             panic!(

@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,7 @@ pub fn base_env(cmd: &mut Command) {
 pub struct Server {
     pub proc: Proc,
     pub port: u16,
-    lines: Arc<Mutex<Vec<String>>>,
+    lines: e2e::log::Log,
     _reader: JoinHandle<()>,
 }
 
@@ -84,18 +84,8 @@ impl Server {
         let (line, _) = e2e::read_line_from(stdout, STEP).expect("tcpserver printed no port");
         let port: u16 = line.trim().parse().expect("port number");
         let stderr = proc.child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let l2 = lines.clone();
-        let reader = std::thread::spawn(move || {
-            let mut br = BufReader::new(stderr);
-            let mut line = String::new();
-            while br.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                l2.lock()
-                    .unwrap()
-                    .push(line.trim_end_matches('\n').to_string());
-                line.clear();
-            }
-        });
+        let lines = e2e::log::Log::new();
+        let reader = lines.follow(stderr, None);
         Server {
             proc,
             port,
@@ -110,16 +100,14 @@ impl Server {
 
     /// The log so far.
     pub fn log(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.lines.lines()
     }
 
     /// Wait until `pred` holds for the log; panics after [`STEP`].
     pub fn wait_log(&self, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
-        e2e::poll_until(STEP, || {
-            let l = self.log();
-            pred(&l).then_some(l)
-        })
-        .unwrap_or_else(|| panic!("log never showed {what}: {:#?}", self.log()))
+        self.lines
+            .wait(STEP, |l| pred(l).then(|| l.to_vec()))
+            .unwrap_or_else(|| panic!("log never showed {what}: {:#?}", self.log()))
     }
 
     /// Wait until `n` `end` lines are in the log, each followed by its
