@@ -10,6 +10,7 @@
 //! - [`read_line_from`]: read one line of a child's output with a deadline.
 //! - [`dns`]: an authoritative DNS server on loopback.
 //! - [`log`]: a child's output kept line by line, waited on with a deadline.
+//! - [`rng`]: a seeded generator for random input and timing.
 //! - [`net`]: a loopback address of a test's own, connecting from one.
 //! - [`script`]: stand-in programs as executable shell scripts.
 
@@ -18,6 +19,7 @@
 pub mod dns;
 pub mod log;
 pub mod net;
+pub mod rng;
 pub mod script;
 
 use std::io::{self, BufRead, BufReader, Read};

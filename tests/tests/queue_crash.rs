@@ -18,24 +18,11 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use e2e::rng::Rng;
 use queue_support::{System, now, set_times};
 
 const MESSAGES: usize = 80;
 const T: Duration = Duration::from_secs(60);
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn message(i: usize, rng: &mut Rng) -> Vec<u8> {
     let mut m =
@@ -126,7 +113,7 @@ fn kill_9_anywhere_loses_no_acknowledged_message_and_delivers_nothing_partial() 
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| now() as u64 | 1);
     eprintln!("QUEUE_CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_state(seed);
     let started = Instant::now();
 
     let mut s = System::new();
