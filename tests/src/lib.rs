@@ -12,6 +12,7 @@
 //! - [`log`]: a child's output kept line by line, waited on with a deadline.
 //! - [`rng`]: a seeded generator for random input and timing.
 //! - [`net`]: a loopback address of a test's own, connecting from one.
+//! - [`tcprules`]: run a tcprules on given rules text.
 //! - [`script`]: stand-in programs as executable shell scripts.
 
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod log;
 pub mod net;
 pub mod rng;
 pub mod script;
+pub mod tcprules;
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -25,20 +24,7 @@ pub struct Compiled {
 pub fn compile(bin: &Path, dir: &Path, name: &str, input: &[u8]) -> Compiled {
     let cdb = dir.join(format!("{name}.cdb"));
     let tmp = dir.join(format!("{name}.tmp"));
-    let mut child = Command::new(bin)
-        .arg(&cdb)
-        .arg(&tmp)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tcprules");
-    {
-        // tcprules may stop reading at a bad line: a broken pipe is fine.
-        let mut stdin = child.stdin.take().unwrap();
-        let _ = stdin.write_all(input);
-    }
-    let out = child.wait_with_output().expect("wait tcprules");
+    let out = e2e::tcprules::run(bin, &cdb, &tmp, input);
     Compiled {
         code: out.status.code(),
         stderr: out.stderr,

@@ -259,21 +259,12 @@ pub fn compile_rules(cdb: &Path, rules: &str) {
     } else {
         e2e::bin("tcprules")
     };
-    let tmp = cdb.with_extension("tmp");
-    let mut child = Command::new(tool)
-        .arg(cdb)
-        .arg(&tmp)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run tcprules");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(rules.as_bytes())
-        .unwrap();
-    let st = child.wait().unwrap();
-    assert!(st.success(), "tcprules failed on {rules:?}");
+    let out = e2e::tcprules::run(&tool, cdb, &cdb.with_extension("tmp"), rules.as_bytes());
+    assert!(
+        out.status.success(),
+        "tcprules failed on {rules:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Write an executable shell script `dir/name`.
