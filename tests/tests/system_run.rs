@@ -156,9 +156,8 @@ fn qmail_run_walks_the_guide_in_one_folder() {
 
     // Queued while stopped (qmail-queue needs no daemon), delivered at the
     // next start.
-    let stopped = QmailRunStopped(a_home.clone());
     assert_eq!(
-        stopped.inject("To: you\nSubject: while stopped\n\nhello\n"),
+        system_support::inject(&a_home, &[], "To: you\nSubject: while stopped\n\nhello\n"),
         0
     );
     assert!(
@@ -170,27 +169,6 @@ fn qmail_run_walks_the_guide_in_one_folder() {
     wait_mail(&a2.maildir("you"), "Subject: while stopped");
     assert_eq!(a2.interrupt().code(), Some(0));
     assert_eq!(b.interrupt().code(), Some(0), "{:#?}", b.log());
-}
-
-/// The installed programs of a stopped qmail-run folder.
-struct QmailRunStopped(std::path::PathBuf);
-
-impl QmailRunStopped {
-    fn inject(&self, msg: &str) -> i32 {
-        use std::io::Write;
-        let mut c = std::process::Command::new(self.0.join("bin/qmail-inject"));
-        c.env("QMAILHOME", &self.0)
-            .stdin(std::process::Stdio::piped());
-        system_support::as_owner(&mut c);
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(msg.as_bytes())
-            .unwrap();
-        child.wait().unwrap().code().unwrap_or(-1)
-    }
 }
 
 #[test]

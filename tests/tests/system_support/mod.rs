@@ -290,6 +290,30 @@ pub fn smtp_port(line: &str) -> u16 {
         .unwrap_or_else(|| panic!("no port in {line:?}"))
 }
 
+/// Program `prog` of the system installed in `home` (running or not),
+/// with QMAILHOME set, as the owner.
+pub fn command(home: &Path, prog: &str) -> Command {
+    let mut c = Command::new(home.join("bin").join(prog));
+    c.env("QMAILHOME", home);
+    as_owner(&mut c);
+    c
+}
+
+/// Feed `msg` to the qmail-inject of the system in `home` with `args`;
+/// its exit code.
+pub fn inject(home: &Path, args: &[&str], msg: &str) -> i32 {
+    let mut c = command(home, "qmail-inject");
+    c.args(args).stdin(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(msg.as_bytes())
+        .unwrap();
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
 /// `qmail-run` as a child, its output collected line by line.
 pub struct QmailRun {
     pub proc: e2e::Proc,
@@ -353,24 +377,12 @@ impl QmailRun {
     /// A program of the installed system, with QMAILHOME set, as the
     /// owner.
     pub fn command(&self, prog: &str) -> Command {
-        let mut c = Command::new(self.home.join("bin").join(prog));
-        c.env("QMAILHOME", &self.home);
-        as_owner(&mut c);
-        c
+        command(&self.home, prog)
     }
 
     /// Feed `msg` to qmail-inject with `args`; its exit code.
     pub fn inject(&self, args: &[&str], msg: &str) -> i32 {
-        let mut c = self.command("qmail-inject");
-        c.args(args).stdin(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(msg.as_bytes())
-            .unwrap();
-        child.wait().unwrap().code().unwrap_or(-1)
+        inject(&self.home, args, msg)
     }
 
     /// Ctrl-C: SIGINT to qmail-run alone; its exit status.
