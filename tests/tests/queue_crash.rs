@@ -117,11 +117,7 @@ fn kill_9_anywhere_loses_no_acknowledged_message_and_delivers_nothing_partial() 
     let started = Instant::now();
 
     let mut s = System::new();
-    s.real("qmail-local");
-    s.real("qmail-getpw");
-    s.maildir("joe");
-    s.chown_all();
-    s.start("./Maildir/");
+    s.start_delivering_to_maildir("joe");
 
     let msgs: Vec<Vec<u8>> = (0..MESSAGES).map(|i| message(i, &mut rng)).collect();
     let mut fates = Vec::new();

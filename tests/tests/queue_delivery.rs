@@ -22,11 +22,7 @@ fn message(n: usize) -> Vec<u8> {
 #[test]
 fn a_queued_message_lands_in_the_maildir_byte_for_byte() {
     let mut s = System::new();
-    s.real("qmail-local");
-    s.real("qmail-getpw");
-    s.maildir("joe");
-    s.chown_all();
-    s.start("./Maildir/");
+    s.start_delivering_to_maildir("joe");
     let msg = message(1);
     assert_eq!(
         s.inject("alice@example.org", &["joe@test.example"], &msg),

@@ -224,6 +224,16 @@ exit 0"#,
         c
     }
 
+    /// Start with real delivery: our qmail-local and qmail-getpw, and
+    /// `./Maildir/` as the default delivery, into a Maildir for `user`.
+    pub fn start_delivering_to_maildir(&mut self, user: &str) {
+        self.real("qmail-local");
+        self.real("qmail-getpw");
+        self.maildir(user);
+        self.chown_all();
+        self.start("./Maildir/");
+    }
+
     /// Start qmail-start with `defaultdelivery`; its log is collected.
     pub fn start(&mut self, defaultdelivery: &str) {
         self.start_with(&[defaultdelivery], &[]);
