@@ -249,15 +249,8 @@ fn ipv6_and_cidr_rules_on_a_dual_stack_socket() {
     let cdb = dir.path().join("six.cdb");
     let tmp = dir.path().join("six.tmp");
     let rules = "::1:allow,V6=\"yes\"\n127.0.0.0/8:allow,NET=\"loopback\"\n127.0.0.9:deny\n:deny\n";
-    let mut child = std::process::Command::new(e2e::bin("tcprules"))
-        .arg(&cdb)
-        .arg(&tmp)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
+    let out = e2e::tcprules::run(&e2e::bin("tcprules"), &cdb, &tmp, rules.as_bytes());
+    assert!(out.status.success());
     let bin = Impl::Ours.path().unwrap();
     let srv = Server::start(
         &bin,
