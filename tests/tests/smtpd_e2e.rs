@@ -88,18 +88,13 @@ impl Server {
         let mut cmd = Command::new(tool("tcpserver", "SMTPD_E2E_TCPSERVER"));
         cmd.arg("-1");
         if opts.rules {
-            std::fs::write(
-                d.join("rules.txt"),
-                "127.0.0.1:allow,RELAYCLIENT=\"\"\n:allow\n",
-            )
-            .unwrap();
-            let st = Command::new(tool("tcprules", "SMTPD_E2E_TCPRULES"))
-                .arg(d.join("rules.cdb"))
-                .arg(d.join("rules.tmp"))
-                .stdin(std::fs::File::open(d.join("rules.txt")).unwrap())
-                .status()
-                .unwrap();
-            assert!(st.success(), "tcprules failed");
+            let out = e2e::tcprules::run(
+                &tool("tcprules", "SMTPD_E2E_TCPRULES"),
+                &d.join("rules.cdb"),
+                &d.join("rules.tmp"),
+                b"127.0.0.1:allow,RELAYCLIENT=\"\"\n:allow\n",
+            );
+            assert!(out.status.success(), "tcprules failed");
             cmd.arg("-x").arg(d.join("rules.cdb"));
         }
         cmd.args(["-R", "-H", "-l", "0", opts.bind, "0"]);
