@@ -27,6 +27,31 @@ pub enum Kind {
     Colon,
 }
 
+/// The specials and their bytes: [`parse`] reads them, [`unparse`] and
+/// [`unquote`] write them.
+const SPECIALS: [(u8, Kind); 7] = [
+    (b'.', Kind::Dot),
+    (b',', Kind::Comma),
+    (b'@', Kind::At),
+    (b'<', Kind::Left),
+    (b'>', Kind::Right),
+    (b':', Kind::Colon),
+    (b';', Kind::Semi),
+];
+
+impl Kind {
+    /// The special written as byte `b`, if `b` is one.
+    fn special(b: u8) -> Option<Kind> {
+        SPECIALS.iter().find(|&&(c, _)| c == b).map(|&(_, k)| k)
+    }
+
+    /// The byte of a special; `None` for atoms, quoted strings, literals
+    /// and comments, which have text.
+    fn byte(self) -> Option<u8> {
+        SPECIALS.iter().find(|&&(_, k)| k == self).map(|&(c, _)| c)
+    }
+}
+
 /// One token; `text` is the unescaped content of atoms, quoted strings,
 /// literals and comments, and empty for specials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,14 +126,12 @@ pub fn parse(s: &[u8]) -> Option<Vec<Token>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < s.len() {
+        if let Some(kind) = Kind::special(s[i]) {
+            out.push(Token::special(kind));
+            i += 1;
+            continue;
+        }
         match s[i] {
-            b'.' => out.push(Token::special(Kind::Dot)),
-            b',' => out.push(Token::special(Kind::Comma)),
-            b'@' => out.push(Token::special(Kind::At)),
-            b'<' => out.push(Token::special(Kind::Left)),
-            b'>' => out.push(Token::special(Kind::Right)),
-            b':' => out.push(Token::special(Kind::Colon)),
-            b';' => out.push(Token::special(Kind::Semi)),
             b' ' | b'\t' | b'\r' | b'\n' => {}
             b')' | b']' => return None,
             b'(' => {
@@ -209,34 +232,28 @@ pub fn unparse(tokens: &[Token], line_len: usize) -> Vec<u8> {
             s.push(b' ');
         }
         last = Some(t.kind);
-        match t.kind {
-            Kind::Comma => {
-                s.push(b',');
+        if let Some(b) = t.kind.byte() {
+            s.push(b);
+            if t.kind == Kind::Comma {
                 fold_here(&mut s, &mut fold, &mut line_start);
             }
-            Kind::At => s.push(b'@'),
-            Kind::Dot => s.push(b'.'),
-            Kind::Left => s.push(b'<'),
-            Kind::Right => s.push(b'>'),
-            Kind::Semi => s.push(b';'),
-            Kind::Colon => s.push(b':'),
-            Kind::Atom | Kind::Quote | Kind::Literal | Kind::Comment => {
-                let (open, close) = match t.kind {
-                    Kind::Quote => (Some(b'"'), Some(b'"')),
-                    Kind::Literal => (Some(b'['), Some(b']')),
-                    Kind::Comment => (Some(b'('), Some(b')')),
-                    _ => (None, None),
-                };
-                s.extend(open);
-                for &c in &t.text {
-                    if matches!(c, b'"' | b'[' | b']' | b'(' | b')' | b'\\' | b'\r' | b'\n') {
-                        s.push(b'\\');
-                    }
-                    s.push(c);
-                }
-                s.extend(close);
-            }
+            continue;
         }
+        // An atom, quoted string, literal or comment.
+        let (open, close) = match t.kind {
+            Kind::Quote => (Some(b'"'), Some(b'"')),
+            Kind::Literal => (Some(b'['), Some(b']')),
+            Kind::Comment => (Some(b'('), Some(b')')),
+            _ => (None, None),
+        };
+        s.extend(open);
+        for &c in &t.text {
+            if matches!(c, b'"' | b'[' | b']' | b'(' | b')' | b'\\' | b'\r' | b'\n') {
+                s.push(b'\\');
+            }
+            s.push(c);
+        }
+        s.extend(close);
     }
     fold_here(&mut s, &mut fold, &mut line_start);
     s.pop();
@@ -247,21 +264,19 @@ pub fn unparse(tokens: &[Token], line_len: usize) -> Vec<u8> {
 pub fn unquote(tokens: &[Token]) -> Vec<u8> {
     let mut s = Vec::new();
     for t in tokens {
+        if let Some(b) = t.kind.byte() {
+            s.push(b);
+            continue;
+        }
         match t.kind {
-            Kind::Comma => s.push(b','),
-            Kind::At => s.push(b'@'),
-            Kind::Dot => s.push(b'.'),
-            Kind::Left => s.push(b'<'),
-            Kind::Right => s.push(b'>'),
-            Kind::Semi => s.push(b';'),
-            Kind::Colon => s.push(b':'),
             Kind::Atom | Kind::Quote => s.extend_from_slice(&t.text),
             Kind::Literal => {
                 s.push(b'[');
                 s.extend_from_slice(&t.text);
                 s.push(b']');
             }
-            Kind::Comment => {}
+            // Comments are dropped; specials were written above.
+            _ => {}
         }
     }
     s
@@ -428,6 +443,12 @@ mod tests {
         assert_eq!(t[0].text, b"a)b");
         assert_eq!(t[1].kind, Kind::Quote);
         assert_eq!(unparse(&t, 80), b"\"a\\)b\" \"\xe9\"\n");
+    }
+
+    #[test]
+    fn unquote_writes_every_special_and_drops_comments() {
+        let t = parse(b"g: \"a b\".c@[1] (x), <d>;").unwrap();
+        assert_eq!(unquote(&t), b"g:a b.c@[1],<d>;");
     }
 
     #[test]
