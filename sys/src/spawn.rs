@@ -632,6 +632,22 @@ fn write_all(pieces: &mut [&[u8]]) {
     }
 }
 
+/// The iovecs for writev of up to 16 of `pieces` (more go in a later
+/// call), built explicitly rather than relying on a slice reference's
+/// layout; and how many there are. Only the stack: safe after fork.
+fn iovecs(pieces: &[&[u8]]) -> ([libc::iovec; 16], usize) {
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; 16];
+    let n = pieces.len().min(iov.len());
+    for (v, p) in iov.iter_mut().zip(pieces) {
+        v.iov_base = p.as_ptr().cast_mut().cast();
+        v.iov_len = p.len();
+    }
+    (iov, n)
+}
+
 /// System calls for the child, without libc's wrappers: they never write
 /// `errno`, which a clone'd child would share with its parent. Each
 /// returns the kernel's result, a negative errno meaning failure.
@@ -691,17 +707,7 @@ mod raw {
     }
 
     pub fn writev(fd: c_int, pieces: &[&[u8]]) -> Result<usize, c_int> {
-        // An iovec is (pointer, length), as a slice reference is laid out
-        // here; build them explicitly rather than rely on that.
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; 16];
-        let n = pieces.len().min(iov.len());
-        for (v, p) in iov.iter_mut().zip(pieces) {
-            v.iov_base = p.as_ptr().cast_mut().cast();
-            v.iov_len = p.len();
-        }
+        let (iov, n) = super::iovecs(pieces);
         // SAFETY: n iovecs pointing into live slices.
         check(unsafe { syscall4(libc::SYS_writev, fd as usize, iov.as_ptr() as usize, n, 0) })
     }
@@ -798,15 +804,7 @@ mod raw {
     }
 
     pub fn writev(fd: c_int, pieces: &[&[u8]]) -> Result<usize, c_int> {
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; 16];
-        let n = pieces.len().min(iov.len());
-        for (v, p) in iov.iter_mut().zip(pieces) {
-            v.iov_base = p.as_ptr().cast_mut().cast();
-            v.iov_len = p.len();
-        }
+        let (iov, n) = super::iovecs(pieces);
         // SAFETY: n iovecs pointing into live slices.
         let r = unsafe { libc::writev(fd, iov.as_ptr(), n as c_int) };
         if r < 0 { Err(errno()) } else { Ok(r as usize) }
