@@ -327,16 +327,7 @@ exit 0"#,
 
     /// Queue a message through bin/qmail-queue; its exit code.
     pub fn inject(&self, sender: &str, rcpts: &[&str], msg: &[u8]) -> i32 {
-        let mut env = Vec::new();
-        env.push(b'F');
-        env.extend_from_slice(sender.as_bytes());
-        env.push(0);
-        for r in rcpts {
-            env.push(b'T');
-            env.extend_from_slice(r.as_bytes());
-            env.push(0);
-        }
-        env.push(0);
+        let env = control::qmail_queue::envelope(sender.as_bytes(), rcpts);
         self.inject_raw(msg, &env)
     }
 
