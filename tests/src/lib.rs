@@ -3,7 +3,8 @@
 //!
 //! - [`bin`]: path of one of our binaries, built on first use.
 //! - [`original`]: path of the Debian tool we compare with, or `None`
-//!   (and a line saying the comparison is skipped).
+//!   (and a line saying the comparison is skipped); [`skip_missing`] for
+//!   other peers.
 //! - [`Proc`]: a spawned process that is killed by pid when dropped.
 //! - [`poll_until`]: wait for a condition with a deadline (no sleeps as
 //!   synchronisation elsewhere).
@@ -82,12 +83,24 @@ pub fn original(path: &str) -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
+    skip_or_fail(path, "SKIPPED comparison");
+    None
+}
+
+/// For a peer that is not installed (a Python package, Postfix): print
+/// that the test is skipped and return true, or fail when
+/// `REQUIRE_ORIGINALS` is set, as [`original`] does.
+pub fn skip_missing(what: &str) -> bool {
+    skip_or_fail(what, "SKIPPED");
+    true
+}
+
+fn skip_or_fail(what: &str, label: &str) {
     assert!(
         std::env::var_os("REQUIRE_ORIGINALS").is_none(),
-        "{path} is not installed and REQUIRE_ORIGINALS is set"
+        "{what} is not installed and REQUIRE_ORIGINALS is set"
     );
-    eprintln!("SKIPPED comparison: {path} is not installed");
-    None
+    eprintln!("{label}: {what} is not installed");
 }
 
 /// True when the tests run as root (needed for -u/-g and qmail's users).

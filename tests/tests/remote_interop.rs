@@ -27,15 +27,6 @@ const ARGS: [&str; 3] = ["example.test", "a@example.org", "b@example.test"];
 /// A message with the headers Postfix would otherwise add.
 const FULL_MESSAGE: &[u8] = b"Date: 1 Jan 2026 00:00:00 -0000\nMessage-ID: <1@example.org>\nFrom: a@example.org\nTo: b@example.test\nSubject: interop\n\nline one\n.leading dot\n\n.\nlast line\n";
 
-fn missing(what: &str) -> bool {
-    assert!(
-        std::env::var_os("REQUIRE_ORIGINALS").is_none(),
-        "{what} is not installed and REQUIRE_ORIGINALS is set"
-    );
-    eprintln!("SKIPPED: {what} is not installed");
-    true
-}
-
 // ---------------------------------------------------------------- qmail-smtpd
 
 /// Records what qmail-smtpd hands to qmail-queue.
@@ -157,7 +148,7 @@ fn aiosmtpd(tls: bool) -> (Proc, u16, tempfile::TempDir) {
 
 #[test]
 fn to_aiosmtpd_plain_and_with_starttls() {
-    if !have_aiosmtpd() && missing("Python's aiosmtpd (pip install aiosmtpd)") {
+    if !have_aiosmtpd() && e2e::skip_missing("Python's aiosmtpd (pip install aiosmtpd)") {
         return;
     }
     for tls in [false, true] {
@@ -402,7 +393,9 @@ fn id(flag: &str, user: &str) -> String {
 
 #[test]
 fn to_postfix_with_starttls() {
-    if remote_support::which("postfix").is_none() && missing("Postfix (apt-get install postfix)") {
+    if remote_support::which("postfix").is_none()
+        && e2e::skip_missing("Postfix (apt-get install postfix)")
+    {
         return;
     }
     if e2e::skip_unless_root("a private Postfix instance") {
