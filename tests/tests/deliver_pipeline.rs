@@ -45,22 +45,9 @@ impl System {
         mkdir(&root.join("control"));
         fs::write(root.join("control/me"), "mail.example.com\n").unwrap();
         fs::write(root.join("control/locals"), "mail.example.com\n").unwrap();
-        let q = root.join("queue");
-        for d in ["pid", "intd", "todo", "bounce", "lock"] {
-            mkdir(&q.join(d));
-        }
-        for d in ["mess", "info", "local", "remote"] {
-            for i in 0..23 {
-                mkdir(&q.join(d).join(i.to_string()));
-            }
-        }
-        fs::write(q.join("lock/sendmutex"), "").unwrap();
-        fs::write(q.join("lock/tcpto"), vec![0u8; 1024]).unwrap();
-        nix::unistd::mkfifo(
-            &q.join("lock/trigger"),
-            nix::sys::stat::Mode::from_bits_truncate(0o622),
-        )
-        .unwrap();
+        // The queue as qmail's `make setup` makes it, given to nobody
+        // below with the rest.
+        queue::layout::create(&root.join("queue"), None).unwrap();
         for d in [
             "mail/joe/Maildir/tmp",
             "mail/joe/Maildir/new",
