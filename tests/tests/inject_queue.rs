@@ -17,15 +17,7 @@ fn home() -> tempfile::TempDir {
     for name in ["qmail-queue", "qmail-inject"] {
         std::os::unix::fs::symlink(e2e::bin(name), root.join("bin").join(name)).unwrap();
     }
-    let q = root.join("queue");
-    for d in ["pid", "intd", "todo", "bounce", "lock"] {
-        fs::create_dir_all(q.join(d)).unwrap();
-    }
-    for d in ["mess", "info", "local", "remote"] {
-        for i in 0..23 {
-            fs::create_dir_all(q.join(d).join(i.to_string())).unwrap();
-        }
-    }
+    queue::layout::create(&root.join("queue"), None).unwrap();
     dir
 }
 
@@ -38,7 +30,7 @@ fn queued(root: &Path) -> (Vec<u8>, String) {
     assert_eq!(todo.len(), 1, "one message queued");
     let id: u64 = todo[0].file_name().to_str().unwrap().parse().unwrap();
     let record = fs::read(todo[0].path()).unwrap();
-    let mess = root.join(format!("queue/mess/{}/{id}", id % 23));
+    let mess = root.join("queue").join(queue::layout::mess(id));
     (record, fs::read_to_string(mess).unwrap())
 }
 
