@@ -104,7 +104,12 @@ mod tests {
         let got = parse_list(b"a.com\n\n# note\n.b.com \t\n  c\nlast");
         assert_eq!(
             got,
-            vec![b"a.com".to_vec(), b".b.com".to_vec(), b"  c".to_vec(), b"last".to_vec()]
+            vec![
+                b"a.com".to_vec(),
+                b".b.com".to_vec(),
+                b"  c".to_vec(),
+                b"last".to_vec()
+            ]
         );
     }
 }
