@@ -273,12 +273,20 @@ impl Server {
                     Who::Pending(i, which) => self.pending_event(i, which, ev),
                 }
             }
+            // Empty the kernel's backlog before anything else (see
+            // accept_from), then reap and launch; a child reaped just now
+            // may have freed a -c slot for what is still queued.
+            for &i in &listeners_ready {
+                self.accept_from(i);
+            }
             if pipe_ready {
                 self.signals();
             }
             self.advance_pending();
-            for i in listeners_ready {
-                self.accept_from(i);
+            if pipe_ready {
+                for &i in &listeners_ready {
+                    self.accept_from(i);
+                }
             }
         }
     }
@@ -313,19 +321,23 @@ impl Server {
         }
     }
 
+    /// Take what the kernel has queued on listener `i` (up to the -c
+    /// limit and [`ACCEPT_BATCH`]), then start on each connection. The
+    /// accepts come first: a connection we hold no longer needs a place
+    /// in the kernel's backlog (20 by default), and a full backlog drops
+    /// SYNs, which costs the client a retransmission second.
     fn accept_from(&mut self, i: usize) {
-        for _ in 0..ACCEPT_BATCH {
-            if self.children >= self.s.opts.limit || self.paused_until.is_some() {
-                return;
-            }
-            let Some(l) = self.listeners.get(i) else {
-                return;
-            };
+        let Some(l) = self.listeners.get(i) else {
+            return;
+        };
+        let fixed = l.fixed_local;
+        let room = self.s.opts.limit.saturating_sub(self.children);
+        let mut taken = Vec::new();
+        while (taken.len() as u64) < room.min(ACCEPT_BATCH as u64) && self.paused_until.is_none() {
             match l.sock.accept() {
-                Ok((sock, peer)) => {
+                Ok(c) => {
                     self.backoff = MIN_BACKOFF;
-                    let fixed = l.fixed_local;
-                    self.accepted(sock, peer, fixed);
+                    taken.push(c);
                 }
                 Err(e) => {
                     match e.raw_os_error() {
@@ -344,9 +356,12 @@ impl Server {
                         // connection is gone, the next one may be fine.
                         _ => {}
                     }
-                    return;
+                    break;
                 }
             }
+        }
+        for (sock, peer) in taken {
+            self.accepted(sock, peer, fixed);
         }
     }
 
