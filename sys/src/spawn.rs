@@ -1104,7 +1104,11 @@ mod tests {
         };
         let pid = sp.spawn(&child).unwrap();
         nix::sys::wait::waitpid(pid, None).unwrap();
+        // The kernel clears `busy` as the child exits, before waitpid
+        // returns; the deadline only keeps a regression from hanging.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while !slot.is_free() {
+            assert!(std::time::Instant::now() < deadline, "slot never freed");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         // SAFETY: the child is gone; reading the painted allocation.
