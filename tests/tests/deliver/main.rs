@@ -1,0 +1,5 @@
+//! End-to-end tests of deliver, one module per topic.
+
+mod local;
+mod pipeline;
+mod users;

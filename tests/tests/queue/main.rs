@@ -1,0 +1,9 @@
+//! End-to-end tests of queue, one module per topic.
+
+mod crash;
+mod damage;
+mod delivery;
+mod remote;
+mod retry;
+mod root;
+mod support;

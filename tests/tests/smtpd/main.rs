@@ -1,0 +1,3 @@
+//! End-to-end tests of smtpd, one module per topic.
+
+mod session;

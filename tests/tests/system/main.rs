@@ -1,0 +1,7 @@
+//! End-to-end tests of system, one module per topic.
+
+mod guide;
+mod readme;
+mod run;
+mod setup;
+mod support;

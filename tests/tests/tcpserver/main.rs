@@ -1,0 +1,9 @@
+//! End-to-end tests of tcpserver, one module per topic.
+
+mod env;
+mod limits;
+mod misc;
+mod privs;
+mod rules;
+mod support;
+mod tcp_env;
