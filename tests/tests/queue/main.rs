@@ -3,6 +3,7 @@
 mod crash;
 mod damage;
 mod delivery;
+mod literal;
 mod remote;
 mod retry;
 mod root;
