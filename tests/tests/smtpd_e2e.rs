@@ -990,3 +990,38 @@ fn many_refused_recipients_close_the_session() {
     assert_eq!(c.rest(), "");
     assert!(srv.envelopes().is_empty());
 }
+
+#[test]
+fn boot_files_do_not_start_smtp_without_rcpthosts() {
+    // Each boot file that starts tcpserver with qmail-smtpd refuses to
+    // start without control/rcpthosts; the inetd ones (which cannot)
+    // say that qmail-smtpd then refuses every outside recipient.
+    let boot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot");
+    let guards: &[(&str, &str)] = &[
+        (
+            "service/qmail-smtpd/run",
+            "if [ ! -f /var/qmail/control/rcpthosts ]; then",
+        ),
+        (
+            "systemd/qmail-smtpd.service",
+            "\nAssertPathExists=/var/qmail/control/rcpthosts\n",
+        ),
+        (
+            "systemd/qmail-smtpd.socket",
+            "\nAssertPathExists=/var/qmail/control/rcpthosts\n",
+        ),
+        (
+            "inetd.conf",
+            "# Without control/rcpthosts qmail-smtpd refuses",
+        ),
+        (
+            "xinetd.d/smtp",
+            "# Without control/rcpthosts qmail-smtpd refuses",
+        ),
+    ];
+    for (file, guard) in guards {
+        let text = std::fs::read_to_string(boot.join(file)).unwrap();
+        assert!(text.contains(guard), "{file} lacks {guard:?}");
+        assert!(text.contains("qmail-smtpd"), "{file}");
+    }
+}
