@@ -6,6 +6,13 @@
 //! ends. [`main`] reads stdin, feeds it through
 //! [`crate::headerbody::HeaderBody`] and writes to qmail-queue (or to
 //! stdout with `-n`).
+//!
+//! An envelope address holding a CR, LF or NUL is refused (exit 100)
+//! before qmail-queue is started, wherever it came from (`-f`, the
+//! arguments, QMAILUSER and friends, Return-Path, the recipient fields):
+//! qmail-queue's envelope ends an address at a NUL, so a NUL would make
+//! one recipient two, and a CR or LF would reach qmail-remote's SMTP
+//! command lines.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -528,6 +535,31 @@ impl Injector {
         out.push(b'\n');
     }
 
+    /// Refuse an envelope that no later program can carry (see the
+    /// module doc); call after [`end_of_header`](Self::end_of_header).
+    pub fn check_envelope(&self) -> Result<(), Fatal> {
+        let bad = |a: &[u8]| a.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
+        let refuse = |which: &str, a: &[u8]| {
+            let mut t = format!("{which} address holds a CR, LF or NUL: ").into_bytes();
+            for &b in a {
+                match b {
+                    b'\r' => t.extend_from_slice(b"\\r"),
+                    b'\n' => t.extend_from_slice(b"\\n"),
+                    0 => t.extend_from_slice(b"\\0"),
+                    _ => t.push(b),
+                }
+            }
+            Err(Fatal::perm(t))
+        };
+        if bad(self.sender()) {
+            return refuse("sender", self.sender());
+        }
+        match self.recipients().iter().find(|r| bad(r)) {
+            Some(r) => refuse("recipient", r),
+            None => Ok(()),
+        }
+    }
+
     /// The envelope sender (after [`end_of_header`](Self::end_of_header)).
     pub fn sender(&self) -> &[u8] {
         self.sender.as_deref().unwrap_or_default()
@@ -603,6 +635,7 @@ pub fn run(
                 Event::Field(h) => inj.field(h)?,
                 Event::EndOfHeader => {
                     let header = inj.end_of_header()?;
+                    inj.check_envelope()?;
                     let mut s = if options.queue {
                         let q = QueueClient::open(home)
                             .map_err(|_| Fatal::temp("unable to run qmail-queue"))?;

@@ -14,6 +14,14 @@
 //!    one connects; then the SMTP session decides the outcome. Only when
 //!    no address connects is the result "no connection" (temporary).
 //!
+//! Addresses holding a CR, LF or NUL are never sent: quoting does not
+//! help (`"a\<CR>b"@x` still puts a bare CR on the command line, which
+//! some servers take as a line end, so the rest would be a command of
+//! its own). Such a sender bounces the message; such a recipient gets
+//! its own permanent `h` report, in argument order, and the others are
+//! delivered. This is checked before anything else, without connecting.
+//! A `helohost` (or `me`) holding one is a control-file error.
+//!
 //! STARTTLS that fails after the server said 220 (no common protocol
 //! version or cipher, a broken certificate message, a reset during the
 //! handshake): the connection is unusable, so qmail-remote connects to
@@ -67,6 +75,9 @@ pub fn controls(home: &Home) -> Option<Controls> {
         Some(h) => h,
         None => home.me().ok()??,
     };
+    if !sendable(&helo) {
+        return None;
+    }
     let routes = ConstMap::from_pairs(&home.list("smtproutes").ok()?.unwrap_or_default());
     let mut resolvers = Vec::new();
     for line in home.list("resolvers").ok()?.unwrap_or_default() {
@@ -93,6 +104,35 @@ pub fn mangle(addr: &[u8]) -> Vec<u8> {
             out
         }
     }
+}
+
+/// `addr` may go on an SMTP command line: it holds no CR, LF or NUL.
+pub fn sendable(addr: &[u8]) -> bool {
+    !addr.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+}
+
+/// Put a `h` report for each recipient that was not sendable (`ok` is
+/// false) among the session's reports for the others, in argument
+/// order. The session reports a prefix of its recipients (it stops at a
+/// message-level failure), so the merged list stops where it does.
+fn merge_unsendable(mut report: Report, ok: &[bool]) -> Report {
+    if ok.iter().all(|&k| k) {
+        return report;
+    }
+    let mut sent = std::mem::take(&mut report.recipients).into_iter();
+    for &k in ok {
+        if k {
+            match sent.next() {
+                Some(r) => report.recipients.push(r),
+                None => break,
+            }
+        } else {
+            report
+                .recipients
+                .push((b'h', text::BAD_RECIPIENT.as_bytes().to_vec()));
+        }
+    }
+    report
 }
 
 /// The message's last byte is not LF, so it can never be sent (checked
@@ -143,6 +183,22 @@ pub fn run(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
     if args.len() < 3 {
         return Report::message(Letter::D, text::USAGE);
     }
+    if !sendable(&args[1]) {
+        return Report::message(Letter::D, text::BAD_SENDER);
+    }
+    let ok: Vec<bool> = args[2..].iter().map(|a| sendable(a)).collect();
+    if !ok.contains(&true) {
+        let mut r = Report::message(Letter::D, text::NO_RECIPIENT);
+        r.recipients = vec![(b'h', text::BAD_RECIPIENT.as_bytes().to_vec()); ok.len()];
+        return r;
+    }
+    let mut sendable_args = args[..2].to_vec();
+    sendable_args.extend(args[2..].iter().filter(|a| sendable(a)).cloned());
+    merge_unsendable(deliver(&sendable_args, home, message), &ok)
+}
+
+/// [`run`] for arguments whose addresses are all sendable.
+fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
     let Ok(root) = std::fs::canonicalize(home.root()) else {
         return Report::message(Letter::Z, text::CHDIR);
     };
@@ -280,6 +336,31 @@ mod tests {
     }
 
     #[test]
+    fn unsendable_recipients_keep_their_place() {
+        let h = || (b'h', text::BAD_RECIPIENT.as_bytes().to_vec());
+        let r = |letter| (letter, Vec::new());
+        let session = Report {
+            recipients: vec![r(b'r'), r(b's')],
+            letter: Letter::K,
+            text: b"ok\n".to_vec(),
+        };
+        let m = merge_unsendable(session.clone(), &[false, true, false, true, false]);
+        assert_eq!(m.recipients, [h(), r(b'r'), h(), r(b's'), h()]);
+        assert_eq!((m.letter, m.text), (Letter::K, b"ok\n".to_vec()));
+        // A session that stopped early: nothing after its last report.
+        let early = Report {
+            recipients: vec![r(b'r')],
+            ..session.clone()
+        };
+        let m = merge_unsendable(early, &[true, false, true, false]);
+        assert_eq!(m.recipients, [r(b'r'), h()]);
+        let m = merge_unsendable(Report::message(Letter::Z, "x"), &[true, false]);
+        assert!(m.recipients.is_empty());
+        assert_eq!(merge_unsendable(session.clone(), &[true, true]), session);
+        assert!(sendable(b"a@b") && !sendable(b"a\r@b") && !sendable(b"a\n") && !sendable(b"\0"));
+    }
+
+    #[test]
     fn too_few_arguments_is_a_usage_bounce() {
         let dir = tempfile::tempdir().unwrap();
         let mut f = tempfile::tempfile().unwrap();
@@ -316,6 +397,9 @@ mod tests {
         assert_eq!(c.resolvers, vec!["127.0.0.1:5353".parse().unwrap()]);
         std::fs::write(dir.path().join("control/resolvers"), "not an address\n").unwrap();
         assert!(controls(&home).is_none(), "a bad resolver line is an error");
+        std::fs::remove_file(dir.path().join("control/resolvers")).unwrap();
+        std::fs::write(dir.path().join("control/helohost"), "helo\rRSET\n").unwrap();
+        assert!(controls(&home).is_none(), "a CR in helohost is an error");
     }
 
     #[test]

@@ -91,6 +91,16 @@ pub mod text {
     /// `perm_ambigmx`.
     pub const AMBIGMX: &str = "Sorry. Although I'm listed as a best-preference MX or A for that host,\nit isn't in my control/locals file, so I don't treat it as local. (#5.4.6)\n";
 
+    /// The sender holds a byte no SMTP command line may carry (an
+    /// addition: qmail quotes it and sends it).
+    pub const BAD_SENDER: &str =
+        "Sorry, the envelope sender holds a CR, LF or NUL, which SMTP cannot carry. (#5.1.7)\n";
+    /// The same for one recipient (its `h` report).
+    pub const BAD_RECIPIENT: &str =
+        "Sorry, that recipient address holds a CR, LF or NUL, which SMTP cannot carry. (#5.1.3)\n";
+    /// Every recipient was [`BAD_RECIPIENT`].
+    pub const NO_RECIPIENT: &str = "Giving up: no recipient can be sent. (#5.1.3)\n";
+
     /// `perm_dns`: the host printed with every byte outside `!`..`~`
     /// made `?` (qmail's `outsafe`).
     pub fn dns_hard(host: &[u8]) -> Vec<u8> {

@@ -12,6 +12,9 @@ use crate::rcpthosts::RcptHosts;
 /// qmail's default for `control/timeoutsmtpd`, in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 1200;
 
+/// The default for `control/maxrefusedrcpt` (see [`Config::max_refused`]).
+pub const DEFAULT_MAX_REFUSED: u64 = 100;
+
 /// The server's settings, from `control/` and the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,6 +34,10 @@ pub struct Config {
     pub databytes: u64,
     /// This host's addresses, for the `[ip]` literal rewrite.
     pub ipme: Vec<IpAddr>,
+    /// `control/maxrefusedrcpt`, overridden by `$MAXREFUSEDRCPT`: after
+    /// this many RCPTs answered 5xx the session gets 421 and is closed
+    /// (0: no limit). Default [`DEFAULT_MAX_REFUSED`].
+    pub max_refused: u64,
 }
 
 /// The control files could not be read.
@@ -53,7 +60,8 @@ impl From<io::Error> for ControlError {
 
 impl Config {
     /// Read the control files of `home`; `env` gives environment
-    /// variables (`DATABYTES`). `ipme` is left empty for the caller.
+    /// variables (`DATABYTES`, `MAXREFUSEDRCPT`, `ALLOW_OPEN_RELAY`).
+    /// `ipme` is left empty for the caller.
     ///
     /// A missing file means the default; any other failure, or neither
     /// smtpgreeting nor me, is an error (`421 unable to read controls`).
@@ -84,12 +92,18 @@ impl Config {
             }
             None => DEFAULT_TIMEOUT,
         };
-        let rcpthosts = RcptHosts::load(home)?;
+        // Only the exact value 1: a typo or `=0` keeps the safe default.
+        let open_relay = env("ALLOW_OPEN_RELAY").as_deref() == Some(b"1");
+        let rcpthosts = RcptHosts::load(home)?.allow_open_relay(open_relay);
         let badmailfrom = home.list("badmailfrom")?.map(|l| ConstMap::from_list(&l));
         let mut databytes = home.int("databytes")?.unwrap_or(0);
         if let Some(v) = env("DATABYTES") {
             // qmail's scan_ulong: no leading digit means 0, no limit.
             databytes = control::file::parse_ulong(&v).unwrap_or(0);
+        }
+        let mut max_refused = home.int("maxrefusedrcpt")?.unwrap_or(DEFAULT_MAX_REFUSED);
+        if let Some(v) = env("MAXREFUSEDRCPT") {
+            max_refused = control::file::parse_ulong(&v).unwrap_or(DEFAULT_MAX_REFUSED);
         }
         Ok(Config {
             greeting,
@@ -99,6 +113,7 @@ impl Config {
             badmailfrom,
             databytes,
             ipme: Vec::new(),
+            max_refused,
         })
     }
 }
@@ -169,8 +184,27 @@ mod tests {
         assert_eq!(c.localiphost.as_deref(), Some(&b"mx.example.com"[..]));
         assert_eq!(c.timeout, 1200);
         assert_eq!(c.databytes, 0);
-        assert!(!c.rcpthosts.restricted());
+        assert!(c.rcpthosts.refuses_all());
         assert!(c.badmailfrom.is_none());
+        assert_eq!(c.max_refused, DEFAULT_MAX_REFUSED);
+    }
+
+    #[test]
+    fn open_relay_only_when_asked_for_exactly() {
+        let (_d, home) = home_with(&[("me", "x\n")]);
+        for (value, open) in [("1", true), ("0", false), ("yes", false), ("", false)] {
+            let env = |n: &str| (n == "ALLOW_OPEN_RELAY").then(|| value.as_bytes().to_vec());
+            let c = Config::load(&home, &env).unwrap();
+            assert_eq!(!c.rcpthosts.refuses_all(), open, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn max_refused_from_file_and_environment() {
+        let (_d, home) = home_with(&[("me", "x\n"), ("maxrefusedrcpt", "7\n")]);
+        assert_eq!(Config::load(&home, &no_env).unwrap().max_refused, 7);
+        let env = |n: &str| (n == "MAXREFUSEDRCPT").then(|| b"0".to_vec());
+        assert_eq!(Config::load(&home, &env).unwrap().max_refused, 0);
     }
 
     #[test]

@@ -57,3 +57,13 @@ pub const TOO_MANY_RECIPIENTS: &[u8] = b"452 too many recipients (#4.5.3)\r\n";
 /// `a!b@us`, `"a@b"@us`, `b!a`), for a client without RELAYCLIENT. The
 /// text is the one of the widely used qmail relay-reject patch.
 pub const NO_RELAY: &[u8] = b"553 we don't relay (#5.7.1)\r\n";
+/// A MAIL whose address holds a CR or LF, or whose line held a NUL.
+pub const BAD_SENDER_CHAR: &[u8] = b"501 bad character in address (#5.1.7)\r\n";
+/// The same in a RCPT.
+pub const BAD_RCPT_CHAR: &[u8] = b"501 bad character in address (#5.1.3)\r\n";
+/// The RCPT after `maxrefusedrcpt` refused ones; then closed.
+pub const TOO_MANY_REFUSED: &[u8] =
+    b"421 too many refused recipients, closing connection (#4.7.0)\r\n";
+/// The log line (stderr) of a session that refuses every recipient
+/// because `control/rcpthosts` is missing.
+pub const NO_RCPTHOSTS_LOG: &[u8] = b"qmail-smtpd: warning: control/rcpthosts does not exist, so every recipient is refused to clients without RELAYCLIENT: create it, or set ALLOW_OPEN_RELAY=1 for qmail's open relay\n";

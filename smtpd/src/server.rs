@@ -9,6 +9,11 @@
 //! more, until it is done. EOF or a read error ends the process with exit
 //! 1 and no reply; so does a write error or write timeout. A read timeout
 //! is answered `451 timeout (#4.4.2)`.
+//!
+//! When `control/rcpthosts` is missing (and `ALLOW_OPEN_RELAY=1` is not
+//! set) a session without RELAYCLIENT refuses every recipient; it says so
+//! in one line on stderr (the log under tcpserver), so the admin learns
+//! why mail is refused.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
@@ -110,6 +115,20 @@ fn die(text: &[u8]) -> i32 {
     1
 }
 
+/// One line for the log on fd 2, unless fd 2 is the client's connection
+/// too (inetd and xinetd give the socket as fds 0, 1 and 2), where the
+/// line would reach the client instead.
+fn warn(line: &[u8]) {
+    use nix::sys::stat::fstat;
+    let same = |a: &libc::stat, b: &libc::stat| a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    if let (Ok(out), Ok(err)) = (fstat(io::stdout().as_fd()), fstat(io::stderr().as_fd()))
+        && same(&out, &err)
+    {
+        return;
+    }
+    let _ = io::Write::write_all(&mut io::stderr(), line);
+}
+
 fn now() -> i64 {
     control::datetime::now_secs()
 }
@@ -131,6 +150,9 @@ pub fn run() -> i32 {
     };
     let timeout = Duration::from_secs(cfg.timeout);
     let peer = Peer::from_env(&process_env);
+    if cfg.rcpthosts.refuses_all() && peer.relay_client.is_none() {
+        warn(reply::NO_RCPTHOSTS_LOG);
+    }
     // Never dropped: like qmail's _exit, leaving does not wait for a
     // qmail-queue that is still reading an unfinished message.
     let mut session = std::mem::ManuallyDrop::new(Session::new(cfg, peer, QmailQueue(home), now));

@@ -8,7 +8,8 @@
 //! - A command is a line up to LF; one CR before it is dropped, so bare-LF
 //!   command lines work. The verb is the text up to the first space,
 //!   matched without regard to case; the argument is the rest after any
-//!   spaces. A NUL ends the line early (qmail's lines are C strings).
+//!   spaces. A NUL ends the line early (qmail's lines are C strings),
+//!   except that a MAIL or RCPT holding one is refused (below).
 //! - MAIL needs no HELO and may be repeated (it replaces the sender and
 //!   clears the recipients); HELO, EHLO, RSET and DATA end a transaction.
 //! - badmailfrom refuses each RCPT after a listed sender, not the MAIL.
@@ -16,11 +17,15 @@
 //!   runs dry or another command's reply is sent; [`Session::feed`]
 //!   returns after every other command so the driver writes then.
 //!
-//! Additions, each bounding what a client can make us hold: command lines
-//! of at most [`MAX_LINE`] bytes, at most [`MAX_RECIPIENTS`] recipients a
-//! message, `SIZE` in EHLO and `SIZE=` checked at MAIL when databytes is
-//! set, `[IPv6:...]` literals, and recipients routed through the local
-//! part refused for clients without RELAYCLIENT.
+//! Additions, each bounding what a client can make us hold or do: command
+//! lines of at most [`MAX_LINE`] bytes, at most [`MAX_RECIPIENTS`]
+//! recipients a message, `SIZE` in EHLO and `SIZE=` checked at MAIL when
+//! databytes is set, `[IPv6:...]` literals, recipients routed through the
+//! local part refused for clients without RELAYCLIENT, addresses holding
+//! a CR, LF or NUL refused with 501 (queued, a CR would end up in the
+//! next server's command line), and after `max_refused` RCPTs answered
+//! 5xx the next RCPT gets 421 and the session ends (each refusal may
+//! cost a lookup per label of the domain).
 
 use std::io;
 use std::net::IpAddr;
@@ -157,6 +162,10 @@ pub struct Session<Q: Queue> {
     seen_mail: bool,
     /// The sender is in badmailfrom: refuse every RCPT.
     barf: bool,
+    /// RCPTs answered 5xx in this session.
+    refused: u64,
+    /// The command line held a NUL (and was cut there).
+    had_nul: bool,
     mail_from: Vec<u8>,
     rcpts: Vec<Vec<u8>>,
     helo: Vec<u8>,
@@ -176,6 +185,8 @@ impl<Q: Queue> Session<Q> {
             line_too_long: false,
             seen_mail: false,
             barf: false,
+            refused: 0,
+            had_nul: false,
             mail_from: Vec::new(),
             rcpts: Vec::new(),
             helo: Vec::new(),
@@ -295,8 +306,10 @@ impl<Q: Queue> Session<Q> {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
+        self.had_nul = false;
         if let Some(nul) = line.iter().position(|&b| b == 0) {
             line.truncate(nul);
+            self.had_nul = true;
         }
         let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let mut arg = &line[verb_end..];
@@ -388,9 +401,20 @@ impl<Q: Queue> Session<Q> {
     }
 
     /// qmail's addrparse: the address, localiphost applied, or `None`
-    /// (and `555`) when it is too long.
-    fn address<'a>(&mut self, arg: &'a [u8]) -> Option<(Vec<u8>, &'a [u8])> {
+    /// (and `555`) when it is too long, or (and `bad_char`) when the
+    /// command held a NUL or the address holds a CR or LF: no program
+    /// after us can carry those (qmail-queue's envelope ends addresses
+    /// at NUL; a CR or LF in an SMTP command splits it in two).
+    fn address<'a>(
+        &mut self,
+        arg: &'a [u8],
+        bad_char: &'static [u8],
+    ) -> Option<(Vec<u8>, &'a [u8])> {
         let (mut a, params) = addr::parse(arg);
+        if self.had_nul || a.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+            self.out.extend_from_slice(bad_char);
+            return None;
+        }
         if let Some(lip) = &self.cfg.localiphost {
             let ipme = &self.cfg.ipme;
             addr::rewrite_local_literal(&mut a, lip, |ip: IpAddr| ipme.contains(&ip));
@@ -416,7 +440,12 @@ impl<Q: Queue> Session<Q> {
     }
 
     fn mail(&mut self, arg: &[u8]) {
-        let Some((a, params)) = self.address(arg) else {
+        if self.had_nul || arg.contains(&b'\r') {
+            // Checked before parsing so that the sender of an earlier
+            // MAIL does not stay in place for the RCPTs that follow.
+            self.seen_mail = false;
+        }
+        let Some((a, params)) = self.address(arg, reply::BAD_SENDER_CHAR) else {
             return;
         };
         if self.cfg.databytes > 0
@@ -433,12 +462,27 @@ impl<Q: Queue> Session<Q> {
         self.out.extend_from_slice(reply::OK);
     }
 
+    /// RCPT, counting refusals: every 5xx answer counts, and once
+    /// `max_refused` were given the next RCPT ends the session.
     fn rcpt(&mut self, arg: &[u8]) {
+        let max = self.cfg.max_refused;
+        if max > 0 && self.refused >= max {
+            self.abort(reply::TOO_MANY_REFUSED);
+            return;
+        }
+        let start = self.out.len();
+        self.rcpt_reply(arg);
+        if self.out.get(start) == Some(&b'5') {
+            self.refused += 1;
+        }
+    }
+
+    fn rcpt_reply(&mut self, arg: &[u8]) {
         if !self.seen_mail {
             self.out.extend_from_slice(reply::WANT_MAIL);
             return;
         }
-        let Some((mut a, _)) = self.address(arg) else {
+        let Some((mut a, _)) = self.address(arg, reply::BAD_RCPT_CHAR) else {
             return;
         };
         if self.barf {

@@ -109,6 +109,7 @@ fn config() -> Config {
             "::1".parse().unwrap(),
             "0.0.0.0".parse().unwrap(),
         ],
+        max_refused: crate::config::DEFAULT_MAX_REFUSED,
     }
 }
 
@@ -300,9 +301,12 @@ fn helo_ends_a_transaction_and_data_ends_it_too() {
 
 #[test]
 fn bare_lf_commands_and_nul_and_case() {
-    let (out, q, _) = run("mAiL FROM:<a@b>\nrcpt TO:<x@EXAMPLE.COM\0junk>\ndata\n.\r\n");
+    // A NUL cuts a line (qmail's C strings); in MAIL or RCPT it is
+    // refused (see cr_lf_and_nul_in_addresses_are_refused).
+    let (out, q, _) =
+        run("mAiL FROM:<a@b>\nrcpt TO:<x@EXAMPLE.COM>\nnoop\0junk\nQU\0IT\ndata\n.\r\n");
     assert!(out.ends_with(&format!(
-        "250 ok\r\n250 ok\r\n354 go ahead\r\n250 ok {NOW} qp 4242\r\n"
+        "250 ok\r\n250 ok\r\n250 ok\r\n502 unimplemented (#5.5.1)\r\n354 go ahead\r\n250 ok {NOW} qp 4242\r\n"
     )));
     assert_eq!(
         q[0].envelope.as_ref().unwrap().1,
@@ -405,11 +409,80 @@ fn relaying() {
         ]
     );
 
-    // No rcpthosts file: qmail's open default, tricks included.
+    // No rcpthosts file: every recipient refused, even local ones and
+    // addresses without a domain.
     let mut s = Setup::new();
     s.cfg.rcpthosts = RcptHosts::new(None, "/nonexistent".into());
+    let (out, _, _) = s.run(
+        b"MAIL FROM:<>\r\nRCPT TO:<a@anywhere>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<postmaster>\r\n",
+    );
+    assert_eq!(out, format!("{GREETING}250 ok\r\n{nogw}{nogw}{nogw}"));
+    // ... but RELAYCLIENT still relays.
+    s.peer.relay_client = Some(Vec::new());
+    let (out, _, _) = s.run(b"MAIL FROM:<>\r\nRCPT TO:<a@anywhere>\r\n");
+    assert_eq!(out, format!("{GREETING}250 ok\r\n250 ok\r\n"));
+
+    // qmail's open default when asked for, tricks included.
+    let mut s = Setup::new();
+    s.cfg.rcpthosts = RcptHosts::new(None, "/nonexistent".into()).allow_open_relay(true);
     let (out, _, _) = s.run(b"MAIL FROM:<>\r\nRCPT TO:<a@anywhere>\r\nRCPT TO:<a%b@c>\r\n");
     assert_eq!(out, format!("{GREETING}250 ok\r\n250 ok\r\n250 ok\r\n"));
+}
+
+#[test]
+fn cr_lf_and_nul_in_addresses_are_refused() {
+    let bad_from = "501 bad character in address (#5.1.7)\r\n";
+    let bad_to = "501 bad character in address (#5.1.3)\r\n";
+    let (out, q, _) = run(
+        "MAIL FROM:<a@b.example>\r\nMAIL FROM:<a\rRSET@b.example>\r\nRCPT TO:<x@example.com>\r\n\
+         MAIL FROM:<a@b\0.example>\r\nMAIL FROM:<\"a\\\r\"@b>\r\nMAIL FROM:<a@b.example>\r\n\
+         RCPT TO:<jo\re@example.com>\r\nRCPT TO:<\"jo\\\re\"@example.com>\r\n\
+         RCPT TO:<joe@example.com>\0\r\nRCPT TO:jo\re@example.com\r\n\
+         RCPT TO:<joe@example.com>\r\nDATA\r\n.\r\n",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "{GREETING}250 ok\r\n{bad_from}503 MAIL first (#5.5.1)\r\n{bad_from}{bad_from}250 ok\r\n\
+             {bad_to}{bad_to}{bad_to}{bad_to}250 ok\r\n354 go ahead\r\n250 ok {NOW} qp 4242\r\n"
+        )
+    );
+    assert_eq!(
+        q[0].envelope,
+        Some((b"a@b.example".to_vec(), vec![b"joe@example.com".to_vec()]))
+    );
+    // RELAYCLIENT clients too.
+    let mut s = Setup::new();
+    s.peer.relay_client = Some(Vec::new());
+    let (out, _, _) = s.run(b"MAIL FROM:<>\r\nRCPT TO:<a\r@anywhere>\r\n");
+    assert_eq!(out, format!("{GREETING}250 ok\r\n{bad_to}"));
+}
+
+#[test]
+fn refused_recipients_are_bounded_per_session() {
+    let mut s = Setup::new();
+    s.cfg.max_refused = 3;
+    let (out, _, end) = s.run(
+        b"MAIL FROM:<>\r\nRCPT TO:<a@elsewhere>\r\nRCPT TO:<a@example.com>\r\n\
+          RCPT TO:<a%b@example.com>\r\nRSET\r\nRCPT TO:<a@example.com>\r\n\
+          RCPT TO:<a@example.com>\r\nNOOP\r\n",
+    );
+    let nogw = "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\r\n";
+    assert_eq!(
+        out,
+        format!(
+            "{GREETING}250 ok\r\n{nogw}250 ok\r\n553 we don't relay (#5.7.1)\r\n250 flushed\r\n\
+             503 MAIL first (#5.5.1)\r\n421 too many refused recipients, closing connection (#4.7.0)\r\n"
+        )
+    );
+    assert_eq!(end, Some(Exit::Abort));
+    // 0: no limit.
+    let mut s = Setup::new();
+    s.cfg.max_refused = 0;
+    let input = "MAIL FROM:<>\r\n".to_string() + &"RCPT TO:<a@elsewhere>\r\n".repeat(200);
+    let (out, _, end) = s.drive(&[input.as_bytes()]);
+    assert_eq!(String::from_utf8(out).unwrap().matches("553 ").count(), 200);
+    assert_eq!(end, None);
 }
 
 #[test]
@@ -696,7 +769,9 @@ mod random {
 
     #[test]
     fn a_flood_stays_bounded() {
-        let setup = Setup::new();
+        let mut setup = Setup::new();
+        // Refusals are bounded on their own; here the recipients are.
+        setup.cfg.max_refused = 0;
         let (mut s, _) = setup.session();
         // A huge line without LF, many recipients, a big message.
         let junk = vec![b'x'; 1 << 20];

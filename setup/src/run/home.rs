@@ -10,6 +10,9 @@
 //! - `mail/you/Maildir/`: one local user, `you@localhost`;
 //! - `etc/tcp.smtp`: 127.0.0.1 may relay, everyone else may only send to
 //!   local addresses; compiled to `etc/tcp.smtp.cdb` at every start.
+//!
+//! A folder whose `control/me` exists but whose `control/rcpthosts` does
+//! not is refused, as the qmail-smtpd run script refuses it.
 
 use std::fs;
 use std::io;
@@ -103,6 +106,16 @@ pub fn configure(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<(), Error
             "added {ALSO_LOCAL} to control/locals and control/rcpthosts"
         ));
     }
+    // The run script's guard: without rcpthosts qmail-smtpd refuses
+    // every recipient of a client that may not relay (qmail would relay
+    // for anyone), so do not start an SMTP service that cannot work.
+    if !home.join("control/rcpthosts").exists() {
+        return Err(Error::Other(format!(
+            "{}/control/rcpthosts is missing: refusing to run qmail-smtpd without it \
+             (put the domains this host accepts mail for in it, one a line)",
+            home.display()
+        )));
+    }
     create_new(
         &home.join("control/defaultdelivery"),
         &format!("{DEFAULT_DELIVERY}\n"),
@@ -166,5 +179,21 @@ mod tests {
             fs::read_to_string(home.join("control/locals")).unwrap(),
             "mail.localhost\nlocalhost\n"
         );
+    }
+
+    #[test]
+    fn refuses_to_start_without_rcpthosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_path_buf();
+        for d in ["control", "mail"] {
+            fs::create_dir(home.join(d)).unwrap();
+        }
+        let layout = Layout { home: home.clone() };
+        configure(&layout, &mut |_| {}).unwrap();
+        // An admin who removed it: no SMTP service rather than one that
+        // refuses (or, with qmail, relays) everything.
+        fs::remove_file(home.join("control/rcpthosts")).unwrap();
+        let e = configure(&layout, &mut |_| {}).unwrap_err().to_string();
+        assert!(e.contains("control/rcpthosts"), "{e}");
     }
 }

@@ -298,3 +298,125 @@ fn sendmail_bs_bp_and_names() {
         "sendmail: usage: sendmail [ -t ] [ -fsender ] [ -Fname ] [ -bp ] [ -bs ] [ arg ... ]\n"
     );
 }
+
+#[test]
+fn cr_lf_and_nul_never_reach_the_envelope() {
+    // Each way an address reaches the envelope, with a CR, LF or NUL in
+    // it: refused with exit 100 before qmail-queue runs (a NUL would
+    // split one recipient in two in the envelope, a CR or LF would end
+    // up on qmail-remote's command line).
+    let h = QmailHome::new(0);
+    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str, &str)> = vec![
+        (
+            "qmail-inject",
+            vec!["-f", "a\rb@x.org", "c@x.org"],
+            vec![],
+            "\n",
+            "sender",
+        ),
+        (
+            "qmail-inject",
+            vec!["b\nRSET@x.org"],
+            vec![],
+            "\n",
+            "recipient",
+        ),
+        (
+            "qmail-inject",
+            vec!["\"b\rc\"@x.org"],
+            vec![],
+            "\n",
+            "recipient",
+        ),
+        (
+            "qmail-inject",
+            vec!["c@x.org"],
+            vec![("QMAILUSER", "jo\re")],
+            "\n",
+            "sender",
+        ),
+        (
+            "qmail-inject",
+            vec!["c@x.org"],
+            vec![("QMAILSUSER", "jo\ne")],
+            "\n",
+            "sender",
+        ),
+        (
+            "qmail-inject",
+            vec!["c@x.org"],
+            vec![("QMAILHOST", "h\rx")],
+            "\n",
+            "sender",
+        ),
+        (
+            "qmail-inject",
+            vec![],
+            vec![],
+            "To: \"a\rb\"@x.org\n\n",
+            "recipient",
+        ),
+        (
+            "qmail-inject",
+            vec![],
+            vec![],
+            "To: \"a\n b\"@x.org\n\n",
+            "recipient",
+        ),
+        (
+            "qmail-inject",
+            vec![],
+            vec![],
+            "To: a\0b@x.org\n\n",
+            "recipient",
+        ),
+        (
+            "qmail-inject",
+            vec![],
+            vec![],
+            "Return-Path: <\"a\rb\"@x.org>\nTo: c@x.org\n\n",
+            "sender",
+        ),
+        (
+            "sendmail",
+            vec!["-f", "a\rb@x.org", "c@x.org"],
+            vec![],
+            "\n",
+            "sender",
+        ),
+        ("sendmail", vec!["c\r@x.org"], vec![], "\n", "recipient"),
+        (
+            "sendmail",
+            vec!["-t"],
+            vec![],
+            "To: \"a\rb\"@x.org\n\n",
+            "recipient",
+        ),
+    ];
+    for (prog, args, env, input, which) in cases {
+        let _ = fs::remove_file(h.root().join("queued-env"));
+        let mut c = h.command(&if prog == "sendmail" {
+            sendmail()
+        } else {
+            inject()
+        });
+        c.args(&args);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let out = h.run(c, input);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let case = format!("{prog} {args:?} {env:?} {input:?}");
+        assert_eq!(out.status.code(), Some(100), "{case}: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "qmail-inject: fatal: {which} address holds a CR, LF or NUL: "
+            )),
+            "{case}: {err}"
+        );
+        assert!(
+            !h.root().join("queued-env").exists(),
+            "{case}: queued anyway"
+        );
+    }
+}

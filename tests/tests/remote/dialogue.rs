@@ -399,3 +399,64 @@ fn ipv6_relay_through_smtproutes() {
         Some(&crlf(MESSAGE)[..])
     );
 }
+
+#[test]
+fn cr_lf_in_addresses_never_reach_the_wire() {
+    const BAD_RCPT: &str =
+        "Sorry, that recipient address holds a CR, LF or NUL, which SMTP cannot carry. (#5.1.3)\n";
+    // A bad sender: the whole message bounces, nobody is connected.
+    let (home, server) = setup(Fake::default());
+    let out = home.run(
+        &["example.test", "send\rer@x.example", "b@example.test"],
+        MESSAGE,
+    );
+    assert_eq!(
+        show(&out),
+        "DSorry, the envelope sender holds a CR, LF or NUL, which SMTP cannot carry. (#5.1.7)\n\\0"
+    );
+    let out = home.run(
+        &["example.test", "send\ner@x.example", "b@example.test"],
+        MESSAGE,
+    );
+    assert!(show(&out).starts_with("DSorry, the envelope sender"));
+    // Every recipient bad: each is refused for good, nobody is connected.
+    let out = home.run(
+        &["example.test", "a@example.org", "b\nRSET@example.test"],
+        MESSAGE,
+    );
+    assert_eq!(
+        show(&out),
+        format!("h{BAD_RCPT}\\0DGiving up: no recipient can be sent. (#5.1.3)\n\\0")
+    );
+    assert!(server.seen().is_empty());
+    // One bad among good ones: the others are delivered, and the
+    // reports stay in argument order.
+    let out = home.run(
+        &[
+            "example.test",
+            "a@example.org",
+            "b@example.test",
+            "c\r\nRCPT TO:<victim@example.test>@example.test",
+            "d@example.test",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        show(&out),
+        format!(
+            "r\\0h{BAD_RCPT}\\0r\\0K127.0.0.1 accepted message.\nRemote host said: 250 ok 12345 queued\n\\0"
+        )
+    );
+    let seen = server.wait_for(1);
+    assert_eq!(
+        seen[0].commands,
+        [
+            "EHLO me.test",
+            "MAIL FROM:<a@example.org>",
+            "RCPT TO:<b@example.test>",
+            "RCPT TO:<d@example.test>",
+            "DATA",
+            "QUIT"
+        ]
+    );
+}

@@ -117,7 +117,7 @@ impl Server {
             .env_remove("DATABYTES")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(d.join("stderr")).unwrap());
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -160,6 +160,12 @@ impl Server {
 
     fn connect(&self, from: &str) -> Client {
         Client::connect(self.addr, from)
+    }
+
+    /// What tcpserver and qmail-smtpd wrote on stderr so far.
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.dir.path().join("stderr")).unwrap())
+            .into_owned()
     }
 }
 
@@ -879,4 +885,143 @@ fn loops_and_qmail_queue_that_cannot_start() {
     c.cmd("RCPT TO:<b@example.com>");
     assert_eq!(c.cmd("DATA"), "451 qqt failure (#4.3.0)\r\n");
     assert_eq!(c.cmd("NOOP"), "250 ok\r\n");
+}
+
+#[test]
+fn cr_lf_and_nul_inside_addresses_are_refused() {
+    let srv = Server::start(Opts::default());
+    let mut c = srv.connect("127.0.0.1");
+    c.reply();
+    // A CR inside the address would reach qmail-queue and, quoted, the
+    // next server's command line.
+    assert_eq!(
+        c.cmd("MAIL FROM:<a\rRSET@b.example>"),
+        "501 bad character in address (#5.1.7)\r\n"
+    );
+    // The refused MAIL leaves no sender behind.
+    assert_eq!(
+        c.cmd("RCPT TO:<b@example.com>"),
+        "503 MAIL first (#5.5.1)\r\n"
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<a\0b@b.example>"),
+        "501 bad character in address (#5.1.7)\r\n"
+    );
+    assert_eq!(c.cmd("MAIL FROM:<a@b.example>"), "250 ok\r\n");
+    assert_eq!(
+        c.cmd("RCPT TO:<jo\re@example.com>"),
+        "501 bad character in address (#5.1.3)\r\n"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<\"jo\\\re\"@example.com>"),
+        "501 bad character in address (#5.1.3)\r\n"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<joe@example.com\0>"),
+        "501 bad character in address (#5.1.3)\r\n"
+    );
+    assert_eq!(c.cmd("RCPT TO:<joe@example.com>"), "250 ok\r\n");
+    c.cmd("DATA");
+    c.send(".\r\n");
+    let qp = qp(&c.reply());
+    assert_eq!(srv.queued(&qp).1, b"Fa@b.example\0Tjoe@example.com\0\0");
+}
+
+#[test]
+fn no_rcpthosts_refuses_to_relay_and_says_why() {
+    let mut o = Opts::default();
+    o.control.retain(|(n, _)| *n != "rcpthosts");
+    let srv = Server::start(o);
+    // No RELAYCLIENT: every recipient is refused, and the log says why.
+    let mut c = srv.connect("127.0.0.2");
+    c.reply();
+    c.cmd("MAIL FROM:<a@example.org>");
+    assert_eq!(c.cmd("RCPT TO:<victim@elsewhere.example>"), NOGW);
+    assert_eq!(c.cmd("RCPT TO:<joe@example.com>"), NOGW);
+    assert_eq!(c.cmd("QUIT"), "221 mx.example.com\r\n");
+    let line = e2e::poll_until(IO_TIMEOUT, || {
+        let e = srv.stderr();
+        e.lines()
+            .find(|l| l.starts_with("qmail-smtpd: "))
+            .map(str::to_string)
+    })
+    .expect("a log line");
+    assert!(
+        line.contains("control/rcpthosts") && line.contains("ALLOW_OPEN_RELAY"),
+        "{line}"
+    );
+    // RELAYCLIENT still relays.
+    let mut c = srv.connect("127.0.0.1");
+    c.reply();
+    c.cmd("MAIL FROM:<a@example.org>");
+    assert_eq!(c.cmd("RCPT TO:<victim@elsewhere.example>"), "250 ok\r\n");
+
+    // qmail's old open default, only when asked for.
+    let mut o = Opts::default();
+    o.control.retain(|(n, _)| *n != "rcpthosts");
+    o.env.push(("ALLOW_OPEN_RELAY", "1".into()));
+    let srv = Server::start(o);
+    let mut c = srv.connect("127.0.0.2");
+    c.reply();
+    c.cmd("MAIL FROM:<a@example.org>");
+    assert_eq!(c.cmd("RCPT TO:<victim@elsewhere.example>"), "250 ok\r\n");
+}
+
+#[test]
+fn many_refused_recipients_close_the_session() {
+    let srv = Server::start(Opts::default());
+    let d = srv.dir.path().join("home/control");
+    let mut w = cdb::CDBWriter::create(d.join("morercpthosts.cdb").display().to_string()).unwrap();
+    w.add(b"more.example", b"").unwrap();
+    w.finish().unwrap();
+    let mut c = srv.connect("127.0.0.2");
+    c.reply();
+    c.cmd("MAIL FROM:<a@example.org>");
+    assert_eq!(c.cmd("RCPT TO:<joe@more.example>"), "250 ok\r\n");
+    // The default limit is 100 refused recipients a session.
+    let domain = "a.".repeat(440) + "example";
+    for i in 0..100 {
+        assert_eq!(c.cmd(&format!("RCPT TO:<x@{domain}>")), NOGW, "RCPT {i}");
+    }
+    assert_eq!(
+        c.cmd("RCPT TO:<joe@example.com>"),
+        "421 too many refused recipients, closing connection (#4.7.0)\r\n"
+    );
+    assert_eq!(c.rest(), "");
+    assert!(srv.envelopes().is_empty());
+}
+
+#[test]
+fn boot_files_do_not_start_smtp_without_rcpthosts() {
+    // Each boot file that starts tcpserver with qmail-smtpd refuses to
+    // start without control/rcpthosts; the inetd ones (which cannot)
+    // say that qmail-smtpd then refuses every outside recipient.
+    let boot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot");
+    let guards: &[(&str, &str)] = &[
+        (
+            "service/qmail-smtpd/run",
+            "if [ ! -f /var/qmail/control/rcpthosts ]; then",
+        ),
+        (
+            "systemd/qmail-smtpd.service",
+            "\nAssertPathExists=/var/qmail/control/rcpthosts\n",
+        ),
+        (
+            "systemd/qmail-smtpd.socket",
+            "\nAssertPathExists=/var/qmail/control/rcpthosts\n",
+        ),
+        (
+            "inetd.conf",
+            "# Without control/rcpthosts qmail-smtpd refuses",
+        ),
+        (
+            "xinetd.d/smtp",
+            "# Without control/rcpthosts qmail-smtpd refuses",
+        ),
+    ];
+    for (file, guard) in guards {
+        let text = std::fs::read_to_string(boot.join(file)).unwrap();
+        assert!(text.contains(guard), "{file} lacks {guard:?}");
+        assert!(text.contains("qmail-smtpd"), "{file}");
+    }
 }
