@@ -9,7 +9,9 @@
 //! - [`records`]: the NUL-record formats (envelope, todo, info, channel
 //!   files), parsed without I/O.
 //! - [`received`]: qmail-queue's Received line.
-//! - [`enqueue`]: qmail-queue's crash-safe write and its exit codes.
+//! - [`enqueue`]: qmail-queue's crash-safe write; its exit codes are
+//!   `control::qmail_queue::QqExit`, shared with the programs that run it.
+//! - [`program`]: the qmail-queue program around [`enqueue`].
 //! - [`inspect`]: qmail-qstat's counts and qmail-qread's listing.
 //!
 //! The states a message goes through and the reasons for the write order
@@ -21,5 +23,6 @@ pub mod enqueue;
 pub mod inspect;
 pub mod layout;
 pub mod owners;
+pub mod program;
 pub mod received;
 pub mod records;
