@@ -23,6 +23,10 @@ use crate::Home;
 pub enum QqExit {
     /// 11: an envelope address of 1003 bytes or more.
     AddressTooLong,
+    /// 12: more recipients than qmail-queue takes in one message (ours).
+    TooManyRecipients,
+    /// 13: an envelope larger than qmail-queue takes (ours).
+    EnvelopeTooBig,
     /// 51: out of memory.
     NoMem,
     /// 52: the 24-hour limit passed.
@@ -45,14 +49,17 @@ pub enum QqExit {
     Todo,
     /// 81: internal bug (a crash signal).
     Bug,
-    /// 91: the envelope is not `F...\0(T...\0)*\0`.
+    /// 91: the envelope is not `F...\0(T...\0)*\0`, or an address in it
+    /// holds a CR or LF.
     Envelope,
 }
 
 impl QqExit {
     /// Every code qmail-queue exits with, for tests and tables.
-    pub const ALL: [QqExit; 13] = [
+    pub const ALL: [QqExit; 15] = [
         QqExit::AddressTooLong,
+        QqExit::TooManyRecipients,
+        QqExit::EnvelopeTooBig,
         QqExit::NoMem,
         QqExit::Timeout,
         QqExit::Write,
@@ -71,6 +78,8 @@ impl QqExit {
     pub const fn code(self) -> i32 {
         match self {
             QqExit::AddressTooLong => 11,
+            QqExit::TooManyRecipients => 12,
+            QqExit::EnvelopeTooBig => 13,
             QqExit::NoMem => 51,
             QqExit::Timeout => 52,
             QqExit::Write => 53,
@@ -91,6 +100,8 @@ impl QqExit {
     pub const fn text(self) -> &'static str {
         match self {
             QqExit::AddressTooLong => "Denvelope address too long for qq (#5.1.3)",
+            QqExit::TooManyRecipients => "Dtoo many recipients for qq (#5.5.3)",
+            QqExit::EnvelopeTooBig => "Denvelope too large for qq (#5.3.4)",
             QqExit::NoMem => "Zqq out of memory (#4.3.0)",
             QqExit::Timeout => "Zqq timeout (#4.3.0)",
             QqExit::Write => "Zqq write error or disk full (#4.3.0)",
@@ -340,6 +351,8 @@ mod tests {
         assert_eq!(exit_text(91), "Zqq internal bug (#4.3.0)");
         assert_eq!(exit_text(120), "Zunable to exec qq (#4.3.0)");
         assert_eq!(exit_text(115), exit_text(11));
+        assert_eq!(exit_text(12), "Dtoo many recipients for qq (#5.5.3)");
+        assert_eq!(exit_text(13), "Denvelope too large for qq (#5.3.4)");
     }
 
     #[test]

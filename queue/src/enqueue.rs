@@ -158,6 +158,8 @@ impl Enqueue<'_> {
             let done = checker.feed(&buf[..n], &mut rec).map_err(|e| match e {
                 EnvelopeError::Format => QqExit::Envelope,
                 EnvelopeError::TooLong => QqExit::AddressTooLong,
+                EnvelopeError::TooManyRecipients => QqExit::TooManyRecipients,
+                EnvelopeError::TooBig => QqExit::EnvelopeTooBig,
             })?;
             out.write_all(&rec).map_err(|_| QqExit::Write)?;
             rec.clear();
