@@ -11,7 +11,8 @@
 //! 5. link `intd/<id>` to `todo/<id>`: from this instant the message is
 //!    queued, and qmail-send will deliver it even if everything dies now;
 //!    the `todo` directory is synced so the link survives a power loss;
-//! 6. pull `lock/trigger` to wake qmail-send.
+//! 6. pull `lock/trigger` (a fifo, never through a symlink) to wake
+//!    qmail-send.
 //!
 //! A failure before step 5 truncates and unlinks what was made, so a
 //! half-written message is never queued. A process killed before step 5
@@ -20,7 +21,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::layout;
@@ -200,12 +201,16 @@ impl Enqueue<'_> {
 
 /// Wake qmail-send: one byte into the `lock/trigger` fifo, without
 /// blocking. No reader (qmail-send not running) is fine: it scans `todo/`
-/// when it starts and every 25 minutes anyway.
+/// when it starts and every 25 minutes anyway. Only a fifo is written:
+/// a symlink is not followed (`O_NOFOLLOW`) and a regular file or device
+/// put in its place is left alone, so the trigger cannot be made to
+/// write a byte as qmailq into a file of someone's choosing.
 pub fn pull_trigger(queue: &Path) {
     if let Ok(mut f) = OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(queue.join("lock/trigger"))
+        && f.metadata().is_ok_and(|m| m.file_type().is_fifo())
     {
         let _ = f.write(&[0]);
     }

@@ -11,6 +11,8 @@
 //! - [`received`]: qmail-queue's Received line.
 //! - [`enqueue`]: qmail-queue's crash-safe write; its exit codes are
 //!   `control::qmail_queue::QqExit`, shared with the programs that run it.
+//! - [`home`]: qmail-queue's home, fixed at build or install time when it
+//!   runs set-id.
 //! - [`program`]: the qmail-queue program around [`enqueue`].
 //! - [`inspect`]: qmail-qstat's counts and qmail-qread's listing.
 //!
@@ -20,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod enqueue;
+pub mod home;
 pub mod inspect;
 pub mod layout;
 pub mod owners;

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 
 use nix::sys::signal::Signal;
-use nix::unistd::{getegid, geteuid, getgid, getpid, getuid};
+use nix::unistd::{getpid, getuid};
 
 use crate::enqueue::{Enqueue, QqExit};
 use crate::owners::uid_of;
@@ -24,29 +24,12 @@ pub fn main() -> i32 {
     }
 }
 
-/// `HOME` when this program is `HOME/bin/qmail-queue`, else /var/qmail.
-fn installed_home() -> std::path::PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| {
-            let bin = exe.parent()?;
-            (bin.file_name()? == "bin").then(|| bin.parent().map(Path::to_path_buf))?
-        })
-        .unwrap_or_else(|| control::home::DEFAULT_HOME.into())
-}
-
 fn run() -> Result<(), QqExit> {
     std::panic::set_hook(Box::new(|_| std::process::exit(QqExit::Bug.code())));
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o033));
-    // Installed setuid qmailq, the environment belongs to the caller: a
-    // QMAILHOME of theirs must not choose where we write as qmailq. The
-    // home is then the one we are installed in (HOME/bin/qmail-queue).
-    let setuid = getuid() != geteuid() || getgid() != getegid();
-    let home = if setuid {
-        control::Home::new(installed_home())
-    } else {
-        control::Home::from_env()
-    };
+    // Set-id, the home is the one fixed at build or install time, never
+    // the caller's QMAILHOME or the path we were run by (crate::home).
+    let home = crate::home::for_qmail_queue();
     std::env::set_current_dir(home.root()).map_err(|_| QqExit::Home)?;
     std::env::set_current_dir("queue").map_err(|_| QqExit::Queue)?;
 

@@ -1,5 +1,7 @@
 //! qmail-queue against a caller that lies: CR or LF inside an envelope
-//! address, envelopes too large to be reasonable.
+//! address, envelopes too large to be reasonable, a `lock/trigger` that is
+//! not a fifo, a setuid qmail-queue run through a hard link or copy in a
+//! tree of the caller's.
 //!
 //! Every test runs the real qmail-queue on a queue made by
 //! `queue::layout::create`. `QQ_UNDER_TEST=/path/to/qmail-queue` runs them
@@ -7,7 +9,8 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -16,6 +19,7 @@ use control::qmail_queue::{QqExit, envelope};
 use e2e::Proc;
 
 const T: Duration = Duration::from_secs(30);
+const NOBODY: u32 = 65534;
 
 /// The qmail-queue under test: ours, or `QQ_UNDER_TEST`.
 fn qmail_queue() -> PathBuf {
@@ -23,6 +27,10 @@ fn qmail_queue() -> PathBuf {
         Some(p) => PathBuf::from(p),
         None => e2e::bin("qmail-queue"),
     }
+}
+
+fn other_build() -> bool {
+    std::env::var_os("QQ_UNDER_TEST").is_some()
 }
 
 /// A home with an empty queue.
@@ -148,4 +156,194 @@ fn too_many_recipients_or_bytes_are_refused_and_leave_nothing() {
     for e in [QqExit::TooManyRecipients, QqExit::EnvelopeTooBig] {
         assert!(control::qmail_queue::exit_text(e.code()).starts_with('D'));
     }
+}
+
+#[test]
+fn a_trigger_that_is_not_a_fifo_is_not_written() {
+    let (_d, home) = home();
+    let trigger = home.join("queue/lock/trigger");
+    let env = envelope(b"a@b", &[b"c@d"]);
+
+    // A regular file.
+    fs::remove_file(&trigger).unwrap();
+    fs::write(&trigger, b"").unwrap();
+    assert_eq!(qq(&home, b"x\n", &env), 0);
+    assert_eq!(
+        fs::read(&trigger).unwrap(),
+        b"",
+        "written into a regular file"
+    );
+
+    // A symbolic link to a file the caller wants written.
+    let target = home.join("victim");
+    fs::write(&target, b"").unwrap();
+    fs::remove_file(&trigger).unwrap();
+    std::os::unix::fs::symlink(&target, &trigger).unwrap();
+    assert_eq!(qq(&home, b"x\n", &env), 0);
+    assert_eq!(fs::read(&target).unwrap(), b"", "written through a symlink");
+
+    // A symbolic link to a fifo is not followed either.
+    let fifo = home.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).unwrap();
+    let reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    fs::remove_file(&trigger).unwrap();
+    std::os::unix::fs::symlink(&fifo, &trigger).unwrap();
+    assert_eq!(qq(&home, b"x\n", &env), 0);
+    assert_eq!(pending(&reader), 0, "written through a symlink to a fifo");
+
+    // The real thing: a fifo gets its byte.
+    fs::remove_file(&trigger).unwrap();
+    nix::unistd::mkfifo(&trigger, nix::sys::stat::Mode::from_bits_truncate(0o622)).unwrap();
+    let reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&trigger)
+        .unwrap();
+    assert_eq!(qq(&home, b"x\n", &env), 0);
+    assert_eq!(pending(&reader), 1, "the fifo is pulled");
+    assert_eq!(queued(&home), 4);
+}
+
+/// Bytes waiting in a non-blocking fifo reader.
+fn pending(reader: &fs::File) -> usize {
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    let mut r = reader;
+    match r.read(&mut buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(e) => panic!("read fifo: {e}"),
+    }
+}
+
+/// A copy of qmail-queue with `home` fixed in it, as qmail-setup
+/// installs it.
+fn installed_copy(to: &Path, home: &Path) {
+    let mut bytes = fs::read(qmail_queue()).unwrap();
+    let fixed = queue::home::fix(&mut bytes, home);
+    if !other_build() {
+        fixed.unwrap();
+    }
+    fs::write(to, &bytes).unwrap();
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_home_fixed_at_install_time_serves_when_qmailhome_is_unset() {
+    let (d, home) = home();
+    let bin = d.path().join("elsewhere/qmail-queue");
+    fs::create_dir(bin.parent().unwrap()).unwrap();
+    installed_copy(&bin, &home);
+    let mut c = Command::new(&bin);
+    c.env_remove("QMAILHOME");
+    assert_eq!(run(c, b"x\n", &envelope(b"a@b", &[b"c@d"])), 0);
+    assert_eq!(queued(&home), 1);
+    // Not set-id, QMAILHOME still chooses (the one-folder mode).
+    let (_d2, other) = self::home();
+    let mut c = Command::new(&bin);
+    c.env("QMAILHOME", &other);
+    assert_eq!(run(c, b"x\n", &envelope(b"a@b", &[b"c@d"])), 0);
+    assert_eq!((queued(&home), queued(&other)), (1, 1));
+}
+
+fn chown_r(p: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+    if fs::symlink_metadata(p).unwrap().is_dir() {
+        for e in fs::read_dir(p).unwrap() {
+            chown_r(&e.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+/// A uid no account has, to own the setuid program and the real queue
+/// (qmailq's role) without creating users on the machine.
+fn free_uid() -> u32 {
+    (60000..65000)
+        .find(|&u| {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u))
+                .ok()
+                .flatten()
+                .is_none()
+        })
+        .expect("a free uid")
+}
+
+#[test]
+fn a_setuid_link_or_copy_in_the_callers_tree_does_not_write_there() {
+    if e2e::skip_unless_root("setuid qmail-queue run by nobody") {
+        return;
+    }
+    let qmailq = free_uid();
+    // The real installation: HOME/bin/qmail-queue setuid "qmailq", its
+    // home fixed in it, the queue owned by "qmailq".
+    let (d, home) = home();
+    fs::create_dir(home.join("bin")).unwrap();
+    let installed = home.join("bin/qmail-queue");
+    installed_copy(&installed, &home);
+    chown_r(&home.join("queue"), qmailq, qmailq);
+    std::os::unix::fs::chown(&installed, Some(qmailq), Some(qmailq)).unwrap();
+    fs::set_permissions(&installed, fs::Permissions::from_mode(0o4711)).unwrap();
+
+    // nobody's own tree, a queue in it everyone may write, and a trigger
+    // that is a symlink to a file nobody cannot write but qmailq can.
+    let evil = d.path().join("evil");
+    fs::create_dir_all(evil.join("bin")).unwrap();
+    queue::layout::create(&evil.join("queue"), None).unwrap();
+    let victim = d.path().join("victim");
+    fs::write(&victim, b"").unwrap();
+    std::os::unix::fs::chown(&victim, Some(qmailq), Some(qmailq)).unwrap();
+    let trigger = evil.join("queue/lock/trigger");
+    fs::remove_file(&trigger).unwrap();
+    std::os::unix::fs::symlink(&victim, &trigger).unwrap();
+    chown_r(&evil, NOBODY, NOBODY);
+    for dir in [
+        "queue",
+        "queue/pid",
+        "queue/intd",
+        "queue/todo",
+        "queue/lock",
+    ]
+    .iter()
+    .map(|p| evil.join(p))
+    .chain((0..23).map(|i| evil.join(format!("queue/mess/{i}"))))
+    .chain([evil.join("queue/mess")])
+    {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    // A hard link (a host without protected hardlinks lets nobody make
+    // it; root makes it here) and a copy left setuid.
+    let link = evil.join("bin/qmail-queue");
+    fs::hard_link(&installed, &link).unwrap();
+    let copy = evil.join("bin/qmail-queue-copy");
+    fs::copy(&installed, &copy).unwrap();
+    std::os::unix::fs::chown(&copy, Some(qmailq), Some(qmailq)).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o4711)).unwrap();
+
+    for prog in [&link, &copy] {
+        let mut c = Command::new(prog);
+        c.env("QMAILHOME", &evil)
+            .current_dir(&evil)
+            .uid(NOBODY)
+            .gid(NOBODY);
+        let code = run(c, b"Subject: x\n\nhi\n", &envelope(b"a@b", &[b"c@d"]));
+        assert_eq!(
+            files(&evil.join("queue")),
+            Vec::<PathBuf>::new(),
+            "{} wrote as qmailq into nobody's tree",
+            prog.display()
+        );
+        assert_eq!(fs::read(&victim).unwrap(), b"", "the trigger symlink");
+        // It queued where it is installed, which anyone may do.
+        assert_eq!(code, 0, "{}", prog.display());
+    }
+    let mess = files(&home.join("queue/mess"));
+    assert_eq!(mess.len(), 2);
+    for m in mess {
+        assert_eq!(fs::metadata(&m).unwrap().uid(), qmailq);
+    }
+    assert_eq!(queued(&home), 2);
 }
