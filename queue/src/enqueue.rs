@@ -7,7 +7,9 @@
 //! 4. create `intd/<id>`, write `u<uid>\0p<pid>\0` and the checked
 //!    envelope; **fsync** the message, then `intd` (qmail syncs the
 //!    message before reading the envelope; syncing both here lets one
-//!    journal commit serve both, and nothing is linked before either);
+//!    journal commit serve both, and nothing is linked before either),
+//!    then the `mess/<id%23>` directory, so the message's name is on disk
+//!    too;
 //! 5. link `intd/<id>` to `todo/<id>`: from this instant the message is
 //!    queued, and qmail-send will deliver it even if everything dies now;
 //!    the `todo` directory is synced so the link survives a power loss;
@@ -169,13 +171,22 @@ impl Enqueue<'_> {
             }
         }
         let intd = out.into_inner().map_err(|_| QqExit::Write)?;
-        // Both files are synced before the todo link; syncing them one
-        // after the other here, rather than the message before the
-        // envelope is read, lets one journal commit cover both.
+        // What qmail-send needs after a crash, once todo/ names the
+        // message: the envelope's bytes (through todo/<id>, the same
+        // inode as intd/<id>), the message's bytes, and its name in
+        // mess/<id%23>/. All three are on disk before the todo link, so
+        // there is never a todo/ entry without its message. The files are
+        // synced first and the directory last: on ext4 and xfs the file
+        // syncs already commit the journal holding the mess link, and the
+        // directory sync finds nothing left to do. intd/'s own name is
+        // not needed (todo/ links the same inode, and qmail-clean takes a
+        // missing intd/ name as removed), nor the unlinked pid name.
         mess_file.sync_all().map_err(|_| QqExit::Write)?;
         intd.sync_all().map_err(|_| QqExit::Write)?;
         drop(intd);
         drop(mess_file);
+        let mess_path = q.join(layout::mess(id));
+        sync_dir(mess_path.parent().unwrap_or(q))?;
 
         if fs::hard_link(&intd_path, q.join(layout::todo(id))).is_err() {
             return Err(QqExit::Todo);
@@ -191,12 +202,18 @@ impl Enqueue<'_> {
         // directory changes in order; we sync the directory. A failure
         // here reports 53, so the client retries: at worst a duplicate,
         // never a loss.
-        File::open(q.join("todo"))
-            .and_then(|d| d.sync_all())
-            .map_err(|_| QqExit::Write)?;
+        sync_dir(&q.join("todo"))?;
         pull_trigger(q);
         Ok(id)
     }
+}
+
+/// fsync a directory, so the names made in it are on disk; 53 when that
+/// fails.
+fn sync_dir(dir: &Path) -> Result<(), QqExit> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|_| QqExit::Write)
 }
 
 /// Wake qmail-send: one byte into the `lock/trigger` fifo, without

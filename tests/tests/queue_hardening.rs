@@ -1,7 +1,8 @@
 //! qmail-queue against a caller that lies: CR or LF inside an envelope
 //! address, envelopes too large to be reasonable, a `lock/trigger` that is
 //! not a fifo, a setuid qmail-queue run through a hard link or copy in a
-//! tree of the caller's.
+//! tree of the caller's, and the order of the syncs and links that make
+//! an exit 0 durable.
 //!
 //! Every test runs the real qmail-queue on a queue made by
 //! `queue::layout::create`. `QQ_UNDER_TEST=/path/to/qmail-queue` runs them
@@ -346,4 +347,105 @@ fn a_setuid_link_or_copy_in_the_callers_tree_does_not_write_there() {
         assert_eq!(fs::metadata(&m).unwrap().uid(), qmailq);
     }
     assert_eq!(queued(&home), 2);
+}
+
+/// The syscalls of one qmail-queue run, from strace's output file.
+fn trace(home: &Path) -> Option<Vec<String>> {
+    if !Path::new("/usr/bin/strace").exists() {
+        e2e::skip_missing("strace");
+        return None;
+    }
+    let out = home.join("strace.out");
+    let mut c = Command::new("/usr/bin/strace");
+    c.args(["-f", "-y", "-qq", "-o"])
+        .arg(&out)
+        .args([
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,link,linkat,rename,renameat,renameat2,openat,write,exit_group",
+            "--",
+        ])
+        .arg(qmail_queue())
+        .env("QMAILHOME", home);
+    let code = run(c, b"Subject: x\n\nhi\n", &envelope(b"a@b", &[b"c@d"]));
+    // The dynamic loader's opens are noise here.
+    let lines: Vec<String> = fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("openat(") || l.contains("lock/trigger"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(code, 0, "{lines:#?}");
+    Some(lines)
+}
+
+#[test]
+fn syncs_and_links_come_in_the_order_that_makes_exit_0_durable() {
+    let (_d, home) = home();
+    let Some(lines) = trace(&home) else { return };
+    let q = fs::canonicalize(home.join("queue")).unwrap();
+    let q = q.display().to_string();
+    let id = files(&home.join("queue/todo"))[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let n: u64 = id.parse().unwrap();
+    let mess_dir = format!("{q}/mess/{}", n % 23);
+    let find = |what: &str, pred: &dyn Fn(&str) -> bool| {
+        lines
+            .iter()
+            .position(|l| pred(l))
+            .unwrap_or_else(|| panic!("no {what} in {lines:#?}"))
+    };
+    let sync_of = |path: String| {
+        move |l: &str| {
+            (l.contains("fsync(") || l.contains("fdatasync("))
+                && l.contains(&format!("<{path}>"))
+                && l.ends_with("= 0")
+        }
+    };
+    let mess_link = find("link to mess", &|l| {
+        l.contains("link") && l.contains(&format!("\"mess/{}/{id}\"", n % 23))
+    });
+    // The message's fd still shows the pid name it was created under.
+    let write = find("the Received line", &|l| l.contains("\"Received: (qmail"));
+    let fd = lines[write]
+        .split_once("write(")
+        .and_then(|(_, r)| r.split_once('<'))
+        .map(|(fd, _)| format!("fsync({fd}<"))
+        .unwrap();
+    let mess_sync = find("fsync of the message", &|l: &str| {
+        l.contains(&fd) && l.ends_with("= 0")
+    });
+    let intd_sync = find("fsync of intd", &sync_of(format!("{q}/intd/{id}")));
+    let mess_dir_sync = find("fsync of mess/N/", &sync_of(mess_dir));
+    let todo_link = find("link into todo", &|l| {
+        l.contains("link")
+            && l.contains(&format!("\"intd/{id}\""))
+            && l.contains(&format!("\"todo/{id}\""))
+    });
+    let todo_sync = find("fsync of todo/", &sync_of(format!("{q}/todo")));
+    let trigger = find("open of lock/trigger", &|l| {
+        l.contains("openat(") && l.contains("lock/trigger")
+    });
+    let exit = find("exit", &|l| l.contains("exit_group(0)"));
+    // The message's name, its bytes and the envelope's bytes are on disk
+    // before todo/ names the message; todo/ is on disk before exit 0.
+    assert!(mess_link < mess_dir_sync, "{lines:#?}");
+    assert!(mess_sync < todo_link && intd_sync < todo_link, "{lines:#?}");
+    assert!(mess_dir_sync < todo_link, "{lines:#?}");
+    assert!(todo_link < todo_sync && todo_sync < exit, "{lines:#?}");
+    // The trigger is pulled after the message is queued, never through a
+    // symlink, and without blocking.
+    assert!(todo_sync < trigger, "{lines:#?}");
+    assert!(
+        lines[trigger].contains("O_NOFOLLOW") && lines[trigger].contains("O_NONBLOCK"),
+        "{}",
+        lines[trigger]
+    );
+    // Nothing is renamed, and no other directory is synced (intd/'s name
+    // is not needed once todo/ links the same inode).
+    assert!(!lines.iter().any(|l| l.contains("rename")), "{lines:#?}");
+    let syncs = lines.iter().filter(|l| l.contains("sync")).count();
+    assert_eq!(syncs, 4, "{lines:#?}");
 }
