@@ -119,13 +119,8 @@ impl fmt::Display for FixError {
 
 impl std::error::Error for FixError {}
 
-/// Write `home` into the slot of the qmail-queue program `binary`, in
-/// place. The file keeps its size, so nothing else in it moves.
-pub fn fix(binary: &mut [u8], home: &Path) -> Result<(), FixError> {
-    let h = home.as_os_str().as_bytes();
-    if h.first() != Some(&b'/') || h.contains(&0) || h.len() >= HOME_MAX {
-        return Err(FixError::BadHome);
-    }
+/// Where the one slot of `binary` is: the marker's offset.
+fn find_slot(binary: &[u8]) -> Result<usize, FixError> {
     let mark: Vec<u8> = MARK_REV.iter().rev().copied().collect();
     let mut found = binary
         .windows(mark.len())
@@ -136,7 +131,30 @@ pub fn fix(binary: &mut [u8], home: &Path) -> Result<(), FixError> {
     if found.next().is_some() {
         return Err(FixError::ManySlots);
     }
-    let field = &mut binary[at + mark.len()..at + SLOT_LEN];
+    if binary.len() < at + SLOT_LEN {
+        return Err(FixError::NoSlot);
+    }
+    Ok(at)
+}
+
+/// The home fixed in the qmail-queue program `binary`, for an
+/// installation check.
+pub fn fixed_in(binary: &[u8]) -> Result<PathBuf, FixError> {
+    let at = find_slot(binary)?;
+    let field = &binary[at + MARK_REV.len()..at + SLOT_LEN];
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    Ok(PathBuf::from(OsStr::from_bytes(&field[..end])))
+}
+
+/// Write `home` into the slot of the qmail-queue program `binary`, in
+/// place. The file keeps its size, so nothing else in it moves.
+pub fn fix(binary: &mut [u8], home: &Path) -> Result<(), FixError> {
+    let h = home.as_os_str().as_bytes();
+    if h.first() != Some(&b'/') || h.contains(&0) || h.len() >= HOME_MAX {
+        return Err(FixError::BadHome);
+    }
+    let at = find_slot(binary)?;
+    let field = &mut binary[at + MARK_REV.len()..at + SLOT_LEN];
     field.fill(0);
     field[..h.len()].copy_from_slice(h);
     Ok(())
@@ -157,7 +175,9 @@ mod tests {
         bin.extend_from_slice(&SLOT);
         bin.extend_from_slice(b"suffix");
         let len = bin.len();
+        assert_eq!(fixed_in(&bin), Ok(PathBuf::from(BUILD_HOME)));
         fix(&mut bin, Path::new("/srv/mail")).unwrap();
+        assert_eq!(fixed_in(&bin), Ok(PathBuf::from("/srv/mail")));
         assert_eq!(bin.len(), len);
         let start = 6 + MARK_REV.len();
         assert_eq!(&bin[start..start + 10], b"/srv/mail\0");

@@ -344,12 +344,17 @@ mod tests {
         .unwrap();
         fs::remove_file(home.join("bin/qmail-inject")).unwrap();
         fs::remove_dir(home.join("queue/todo")).unwrap();
+        let qq = home.join("bin/qmail-queue");
+        let mut bytes = fs::read(&qq).unwrap();
+        queue::home::fix(&mut bytes, Path::new("/elsewhere")).unwrap();
+        fs::write(&qq, bytes).unwrap();
         let h = home.display();
         assert_eq!(
             crate::check::check(&home, &me()),
             vec![
                 format!("{h}/bin/qmail-send has wrong permissions"),
                 format!("{h}/bin/qmail-inject does not exist"),
+                format!("{h}/bin/qmail-queue has the wrong home fixed in it (/elsewhere)"),
                 format!("{h}/queue/todo does not exist"),
             ]
         );
