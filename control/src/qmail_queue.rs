@@ -15,26 +15,129 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use crate::Home;
 
+/// The exit codes qmail-queue itself uses (qmail-queue.8), defined once
+/// for both sides of the process boundary: qmail-queue exits with
+/// [`code`](Self::code), the programs that run it report
+/// [`text`](Self::text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QqExit {
+    /// 11: an envelope address of 1003 bytes or more.
+    AddressTooLong,
+    /// 12: more recipients than qmail-queue takes in one message (ours).
+    TooManyRecipients,
+    /// 13: an envelope larger than qmail-queue takes (ours).
+    EnvelopeTooBig,
+    /// 51: out of memory.
+    NoMem,
+    /// 52: the 24-hour limit passed.
+    Timeout,
+    /// 53: trouble writing or syncing (a full disk).
+    Write,
+    /// 54: trouble reading the message or the envelope.
+    Read,
+    /// 61: trouble with the qmail home.
+    Home,
+    /// 62: trouble with the queue directory.
+    Queue,
+    /// 63: trouble with `queue/pid`.
+    Pid,
+    /// 64: trouble with `queue/mess`.
+    Mess,
+    /// 65: trouble with `queue/intd`.
+    Intd,
+    /// 66: trouble with `queue/todo`.
+    Todo,
+    /// 81: internal bug (a crash signal).
+    Bug,
+    /// 91: the envelope is not `F...\0(T...\0)*\0`, or an address in it
+    /// holds a CR or LF.
+    Envelope,
+}
+
+impl QqExit {
+    /// Every code qmail-queue exits with, for tests and tables.
+    pub const ALL: [QqExit; 15] = [
+        QqExit::AddressTooLong,
+        QqExit::TooManyRecipients,
+        QqExit::EnvelopeTooBig,
+        QqExit::NoMem,
+        QqExit::Timeout,
+        QqExit::Write,
+        QqExit::Read,
+        QqExit::Home,
+        QqExit::Queue,
+        QqExit::Pid,
+        QqExit::Mess,
+        QqExit::Intd,
+        QqExit::Todo,
+        QqExit::Bug,
+        QqExit::Envelope,
+    ];
+
+    /// The exit code.
+    pub const fn code(self) -> i32 {
+        match self {
+            QqExit::AddressTooLong => 11,
+            QqExit::TooManyRecipients => 12,
+            QqExit::EnvelopeTooBig => 13,
+            QqExit::NoMem => 51,
+            QqExit::Timeout => 52,
+            QqExit::Write => 53,
+            QqExit::Read => 54,
+            QqExit::Home => 61,
+            QqExit::Queue => 62,
+            QqExit::Pid => 63,
+            QqExit::Mess => 64,
+            QqExit::Intd => 65,
+            QqExit::Todo => 66,
+            QqExit::Bug => 81,
+            QqExit::Envelope => 91,
+        }
+    }
+
+    /// qmail's status text for it (`qmail_close`): `D` (permanent) or
+    /// `Z` (temporary), then the text.
+    pub const fn text(self) -> &'static str {
+        match self {
+            QqExit::AddressTooLong => "Denvelope address too long for qq (#5.1.3)",
+            QqExit::TooManyRecipients => "Dtoo many recipients for qq (#5.5.3)",
+            QqExit::EnvelopeTooBig => "Denvelope too large for qq (#5.3.4)",
+            QqExit::NoMem => "Zqq out of memory (#4.3.0)",
+            QqExit::Timeout => "Zqq timeout (#4.3.0)",
+            QqExit::Write => "Zqq write error or disk full (#4.3.0)",
+            QqExit::Read => "Zqq read error (#4.3.0)",
+            QqExit::Home => "Zqq trouble in home directory (#4.3.0)",
+            QqExit::Queue | QqExit::Pid | QqExit::Mess | QqExit::Intd | QqExit::Todo => {
+                "Zqq trouble creating files in queue (#4.3.0)"
+            }
+            QqExit::Bug | QqExit::Envelope => "Zqq internal bug (#4.3.0)",
+        }
+    }
+
+    /// The variant for an exit code, if qmail-queue uses it.
+    pub fn from_code(code: i32) -> Option<QqExit> {
+        QqExit::ALL.into_iter().find(|e| e.code() == code)
+    }
+}
+
 /// qmail's status text for qmail-queue's exit code (qmail-queue.8 and
-/// `qmail_close`): `""` for 0, else `D...` or `Z...`.
+/// `qmail_close`): `""` for 0, else `D...` or `Z...`. Besides
+/// qmail-queue's own codes ([`QqExit`]) this knows the ones that
+/// replacements named by `QMAILQUEUE` use.
 pub fn exit_text(code: i32) -> &'static str {
+    if let Some(e) = QqExit::from_code(code) {
+        return e.text();
+    }
     match code {
         0 => "",
-        115 | 11 => "Denvelope address too long for qq (#5.1.3)",
+        115 => QqExit::AddressTooLong.text(),
         31 => "Dmail server permanently rejected message (#5.3.0)",
-        51 => "Zqq out of memory (#4.3.0)",
-        52 => "Zqq timeout (#4.3.0)",
-        53 => "Zqq write error or disk full (#4.3.0)",
-        54 => "Zqq read error (#4.3.0)",
         55 => "Zqq unable to read configuration (#4.3.0)",
         56 => "Zqq trouble making network connection (#4.3.0)",
-        61 => "Zqq trouble in home directory (#4.3.0)",
-        62..=66 => "Zqq trouble creating files in queue (#4.3.0)",
         71 => "Zmail server temporarily rejected message (#4.3.0)",
         72 => "Zconnection to mail server timed out (#4.4.1)",
         73 => "Zconnection to mail server rejected (#4.4.1)",
         74 => "Zcommunication with mail server failed (#4.4.2)",
-        81 | 91 => "Zqq internal bug (#4.3.0)",
         120 => "Zunable to exec qq (#4.3.0)",
         11..=40 => "Dqq permanent problem (#5.3.0)",
         _ => "Zqq temporary problem (#4.3.0)",
@@ -247,6 +350,21 @@ mod tests {
         );
         assert_eq!(exit_text(91), "Zqq internal bug (#4.3.0)");
         assert_eq!(exit_text(120), "Zunable to exec qq (#4.3.0)");
+        assert_eq!(exit_text(115), exit_text(11));
+        assert_eq!(exit_text(12), "Dtoo many recipients for qq (#5.5.3)");
+        assert_eq!(exit_text(13), "Denvelope too large for qq (#5.3.4)");
+    }
+
+    #[test]
+    fn qmail_queues_own_codes_are_defined_once() {
+        for e in QqExit::ALL {
+            assert_eq!(QqExit::from_code(e.code()), Some(e));
+            assert_eq!(exit_text(e.code()), e.text());
+            // qmail's rule on the client side: 11 to 40 permanent.
+            let permanent = (11..=40).contains(&e.code());
+            assert_eq!(e.text().starts_with('D'), permanent, "{e:?}");
+        }
+        assert_eq!(QqExit::from_code(0), None);
     }
 
     fn script(dir: &std::path::Path, body: &str) -> Home {

@@ -7,11 +7,14 @@
 //! 4. create `intd/<id>`, write `u<uid>\0p<pid>\0` and the checked
 //!    envelope; **fsync** the message, then `intd` (qmail syncs the
 //!    message before reading the envelope; syncing both here lets one
-//!    journal commit serve both, and nothing is linked before either);
+//!    journal commit serve both, and nothing is linked before either),
+//!    then the `mess/<id%23>` directory, so the message's name is on disk
+//!    too;
 //! 5. link `intd/<id>` to `todo/<id>`: from this instant the message is
 //!    queued, and qmail-send will deliver it even if everything dies now;
 //!    the `todo` directory is synced so the link survives a power loss;
-//! 6. pull `lock/trigger` to wake qmail-send.
+//! 6. pull `lock/trigger` (a fifo, never through a symlink) to wake
+//!    qmail-send.
 //!
 //! A failure before step 5 truncates and unlinks what was made, so a
 //! half-written message is never queued. A process killed before step 5
@@ -20,65 +23,15 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::layout;
 use crate::records::{EnvelopeChecker, EnvelopeError};
 
-/// Why qmail-queue did not queue the message; each is one of its exit
-/// codes (qmail-queue.8), which the programs that run it turn into
-/// qmail's status texts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QqError {
-    /// 11: an envelope address of 1003 bytes or more.
-    AddressTooLong,
-    /// 51: out of memory.
-    NoMem,
-    /// 52: the 24-hour limit passed.
-    Timeout,
-    /// 53: trouble writing or syncing (a full disk).
-    Write,
-    /// 54: trouble reading the message or the envelope.
-    Read,
-    /// 61: trouble with the qmail home.
-    Home,
-    /// 62: trouble with the queue directory.
-    Queue,
-    /// 63: trouble with `queue/pid`.
-    Pid,
-    /// 64: trouble with `queue/mess`.
-    Mess,
-    /// 65: trouble with `queue/intd`.
-    Intd,
-    /// 66: trouble with `queue/todo`.
-    Todo,
-    /// 81: internal bug.
-    Bug,
-    /// 91: the envelope is not `F...\0(T...\0)*\0`.
-    Envelope,
-}
-
-impl QqError {
-    /// qmail-queue's exit code.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            QqError::AddressTooLong => 11,
-            QqError::NoMem => 51,
-            QqError::Timeout => 52,
-            QqError::Write => 53,
-            QqError::Read => 54,
-            QqError::Home => 61,
-            QqError::Queue => 62,
-            QqError::Pid => 63,
-            QqError::Mess => 64,
-            QqError::Intd => 65,
-            QqError::Todo => 66,
-            QqError::Bug => 81,
-            QqError::Envelope => 91,
-        }
-    }
-}
+/// Why qmail-queue did not queue the message: one of its exit codes,
+/// defined beside the client side that turns them into qmail's texts.
+pub use control::qmail_queue::QqExit;
 
 /// One qmail-queue run.
 #[derive(Debug, Clone)]
@@ -125,7 +78,7 @@ fn read_some(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 impl Enqueue<'_> {
     /// Queue the message read from `message` (to EOF) with the envelope
     /// read from `envelope`. Returns the message id.
-    pub fn run(&self, message: &mut dyn Read, envelope: &mut dyn Read) -> Result<u64, QqError> {
+    pub fn run(&self, message: &mut dyn Read, envelope: &mut dyn Read) -> Result<u64, QqExit> {
         let mut made = Made {
             mess: None,
             intd: None,
@@ -142,7 +95,7 @@ impl Enqueue<'_> {
         made: &mut Made,
         message: &mut dyn Read,
         envelope: &mut dyn Read,
-    ) -> Result<u64, QqError> {
+    ) -> Result<u64, QqExit> {
         let q = self.queue;
         let (pid_path, file) = (1..10)
             .find_map(|seq| {
@@ -155,35 +108,35 @@ impl Enqueue<'_> {
                     .ok()
                     .map(|f| (p, f))
             })
-            .ok_or(QqError::Pid)?;
+            .ok_or(QqExit::Pid)?;
         let id = match file.metadata() {
             Ok(m) => m.ino(),
             Err(_) => {
                 let _ = fs::remove_file(&pid_path);
-                return Err(QqError::Pid);
+                return Err(QqExit::Pid);
             }
         };
         let mess_path = q.join(layout::mess(id));
         if fs::hard_link(&pid_path, &mess_path).is_err() {
             let _ = fs::remove_file(&pid_path);
-            return Err(QqError::Mess);
+            return Err(QqExit::Mess);
         }
-        made.mess = Some((mess_path, file.try_clone().map_err(|_| QqError::Pid)?));
+        made.mess = Some((mess_path, file.try_clone().map_err(|_| QqExit::Pid)?));
         if fs::remove_file(&pid_path).is_err() {
-            return Err(QqError::Pid);
+            return Err(QqExit::Pid);
         }
 
         let mut out = BufWriter::with_capacity(64 * 1024, file);
-        out.write_all(self.received).map_err(|_| QqError::Write)?;
+        out.write_all(self.received).map_err(|_| QqExit::Write)?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = read_some(message, &mut buf).map_err(|_| QqError::Read)?;
+            let n = read_some(message, &mut buf).map_err(|_| QqExit::Read)?;
             if n == 0 {
                 break;
             }
-            out.write_all(&buf[..n]).map_err(|_| QqError::Write)?;
+            out.write_all(&buf[..n]).map_err(|_| QqExit::Write)?;
         }
-        let mess_file = out.into_inner().map_err(|_| QqError::Write)?;
+        let mess_file = out.into_inner().map_err(|_| QqExit::Write)?;
 
         let intd_path = q.join(layout::intd(id));
         let intd = OpenOptions::new()
@@ -191,41 +144,52 @@ impl Enqueue<'_> {
             .create_new(true)
             .mode(0o644)
             .open(&intd_path)
-            .map_err(|_| QqError::Intd)?;
+            .map_err(|_| QqExit::Intd)?;
         made.intd = Some((
             intd_path.clone(),
-            intd.try_clone().map_err(|_| QqError::Intd)?,
+            intd.try_clone().map_err(|_| QqExit::Intd)?,
         ));
         let mut rec = format!("u{}\0p{}\0", self.uid, self.pid).into_bytes();
         let mut checker = EnvelopeChecker::new();
         let mut buf = [0u8; 2048];
         let mut out = BufWriter::with_capacity(8192, intd);
         loop {
-            let n = read_some(envelope, &mut buf).map_err(|_| QqError::Read)?;
+            let n = read_some(envelope, &mut buf).map_err(|_| QqExit::Read)?;
             if n == 0 {
-                return Err(QqError::Read);
+                return Err(QqExit::Read);
             }
             let done = checker.feed(&buf[..n], &mut rec).map_err(|e| match e {
-                EnvelopeError::Format => QqError::Envelope,
-                EnvelopeError::TooLong => QqError::AddressTooLong,
+                EnvelopeError::Format => QqExit::Envelope,
+                EnvelopeError::TooLong => QqExit::AddressTooLong,
+                EnvelopeError::TooManyRecipients => QqExit::TooManyRecipients,
+                EnvelopeError::TooBig => QqExit::EnvelopeTooBig,
             })?;
-            out.write_all(&rec).map_err(|_| QqError::Write)?;
+            out.write_all(&rec).map_err(|_| QqExit::Write)?;
             rec.clear();
             if done.is_some() {
                 break;
             }
         }
-        let intd = out.into_inner().map_err(|_| QqError::Write)?;
-        // Both files are synced before the todo link; syncing them one
-        // after the other here, rather than the message before the
-        // envelope is read, lets one journal commit cover both.
-        mess_file.sync_all().map_err(|_| QqError::Write)?;
-        intd.sync_all().map_err(|_| QqError::Write)?;
+        let intd = out.into_inner().map_err(|_| QqExit::Write)?;
+        // What qmail-send needs after a crash, once todo/ names the
+        // message: the envelope's bytes (through todo/<id>, the same
+        // inode as intd/<id>), the message's bytes, and its name in
+        // mess/<id%23>/. All three are on disk before the todo link, so
+        // there is never a todo/ entry without its message. The files are
+        // synced first and the directory last: on ext4 and xfs the file
+        // syncs already commit the journal holding the mess link, and the
+        // directory sync finds nothing left to do. intd/'s own name is
+        // not needed (todo/ links the same inode, and qmail-clean takes a
+        // missing intd/ name as removed), nor the unlinked pid name.
+        mess_file.sync_all().map_err(|_| QqExit::Write)?;
+        intd.sync_all().map_err(|_| QqExit::Write)?;
         drop(intd);
         drop(mess_file);
+        let mess_path = q.join(layout::mess(id));
+        sync_dir(mess_path.parent().unwrap_or(q))?;
 
         if fs::hard_link(&intd_path, q.join(layout::todo(id))).is_err() {
-            return Err(QqError::Todo);
+            return Err(QqExit::Todo);
         }
         // Queued: nothing may be cleaned up any more. intd stays; qmail-clean
         // removes it with todo.
@@ -238,22 +202,32 @@ impl Enqueue<'_> {
         // directory changes in order; we sync the directory. A failure
         // here reports 53, so the client retries: at worst a duplicate,
         // never a loss.
-        File::open(q.join("todo"))
-            .and_then(|d| d.sync_all())
-            .map_err(|_| QqError::Write)?;
+        sync_dir(&q.join("todo"))?;
         pull_trigger(q);
         Ok(id)
     }
 }
 
+/// fsync a directory, so the names made in it are on disk; 53 when that
+/// fails.
+fn sync_dir(dir: &Path) -> Result<(), QqExit> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|_| QqExit::Write)
+}
+
 /// Wake qmail-send: one byte into the `lock/trigger` fifo, without
 /// blocking. No reader (qmail-send not running) is fine: it scans `todo/`
-/// when it starts and every 25 minutes anyway.
+/// when it starts and every 25 minutes anyway. Only a fifo is written:
+/// a symlink is not followed (`O_NOFOLLOW`) and a regular file or device
+/// put in its place is left alone, so the trigger cannot be made to
+/// write a byte as qmailq into a file of someone's choosing.
 pub fn pull_trigger(queue: &Path) {
     if let Ok(mut f) = OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(queue.join("lock/trigger"))
+        && f.metadata().is_ok_and(|m| m.file_type().is_fifo())
     {
         let _ = f.write(&[0]);
     }
@@ -269,7 +243,7 @@ mod tests {
         dir
     }
 
-    fn run(q: &Path, msg: &[u8], env: &[u8]) -> Result<u64, QqError> {
+    fn run(q: &Path, msg: &[u8], env: &[u8]) -> Result<u64, QqExit> {
         Enqueue {
             queue: q,
             pid: 4242,
@@ -322,13 +296,13 @@ mod tests {
     fn failures_leave_nothing_behind() {
         let d = queue();
         let q = d.path();
-        assert_eq!(run(q, b"m", b"Xa\0\0"), Err(QqError::Envelope));
-        assert_eq!(run(q, b"m", b"Fa\0Tb"), Err(QqError::Read));
-        assert_eq!(run(q, b"m", b""), Err(QqError::Read));
+        assert_eq!(run(q, b"m", b"Xa\0\0"), Err(QqExit::Envelope));
+        assert_eq!(run(q, b"m", b"Fa\0Tb"), Err(QqExit::Read));
+        assert_eq!(run(q, b"m", b""), Err(QqExit::Read));
         let mut long = b"Fa\0T".to_vec();
         long.extend(std::iter::repeat_n(b'x', 2000));
         long.extend_from_slice(b"\0\0");
-        assert_eq!(run(q, b"m", &long), Err(QqError::AddressTooLong));
+        assert_eq!(run(q, b"m", &long), Err(QqExit::AddressTooLong));
         for dir in ["pid", "mess", "intd", "todo"] {
             assert_eq!(files(q, dir), 0, "{dir} is clean");
         }
@@ -352,8 +326,8 @@ mod tests {
             now: 1,
             received: b"",
         };
-        assert_eq!(e.run(&mut Failing, &mut &b"F\0\0"[..]), Err(QqError::Read));
-        assert_eq!(e.run(&mut &b"m"[..], &mut Failing), Err(QqError::Read));
+        assert_eq!(e.run(&mut Failing, &mut &b"F\0\0"[..]), Err(QqExit::Read));
+        assert_eq!(e.run(&mut &b"m"[..], &mut Failing), Err(QqExit::Read));
         assert_eq!(files(q, "mess"), 0);
         assert_eq!(files(q, "intd"), 0);
     }
@@ -363,16 +337,16 @@ mod tests {
         let d = queue();
         let q = d.path();
         fs::remove_dir(q.join("pid")).unwrap();
-        assert_eq!(run(q, b"m", b"F\0\0"), Err(QqError::Pid));
+        assert_eq!(run(q, b"m", b"F\0\0"), Err(QqExit::Pid));
         fs::create_dir(q.join("pid")).unwrap();
         fs::remove_dir_all(q.join("intd")).unwrap();
-        assert_eq!(run(q, b"m", b"F\0\0"), Err(QqError::Intd));
+        assert_eq!(run(q, b"m", b"F\0\0"), Err(QqExit::Intd));
         assert_eq!(files(q, "mess"), 0);
         fs::create_dir(q.join("intd")).unwrap();
         fs::remove_dir_all(q.join("todo")).unwrap();
-        assert_eq!(run(q, b"m", b"F\0\0"), Err(QqError::Todo));
+        assert_eq!(run(q, b"m", b"F\0\0"), Err(QqExit::Todo));
         assert_eq!(files(q, "mess"), 0);
         assert_eq!(files(q, "intd"), 0);
-        assert_eq!(QqError::Todo.exit_code(), 66);
+        assert_eq!(QqExit::Todo.code(), 66);
     }
 }

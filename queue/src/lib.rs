@@ -9,7 +9,11 @@
 //! - [`records`]: the NUL-record formats (envelope, todo, info, channel
 //!   files), parsed without I/O.
 //! - [`received`]: qmail-queue's Received line.
-//! - [`enqueue`]: qmail-queue's crash-safe write and its exit codes.
+//! - [`enqueue`]: qmail-queue's crash-safe write; its exit codes are
+//!   `control::qmail_queue::QqExit`, shared with the programs that run it.
+//! - [`home`]: qmail-queue's home, fixed at build or install time when it
+//!   runs set-id.
+//! - [`program`]: the qmail-queue program around [`enqueue`].
 //! - [`inspect`]: qmail-qstat's counts and qmail-qread's listing.
 //!
 //! The states a message goes through and the reasons for the write order
@@ -18,8 +22,10 @@
 #![forbid(unsafe_code)]
 
 pub mod enqueue;
+pub mod home;
 pub mod inspect;
 pub mod layout;
 pub mod owners;
+pub mod program;
 pub mod received;
 pub mod records;

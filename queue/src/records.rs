@@ -13,6 +13,17 @@
 /// qmail-queue's limit: an address is at most 1002 bytes before its NUL.
 pub const ADDR_MAX: usize = 1003;
 
+/// Our limit on recipients in one envelope (qmail has none). qmail-send
+/// works through a message's recipients as one unit, so this bounds what
+/// one local user can make it chew on; it is far above what qmail-smtpd
+/// takes in one session or a list manager passes in one message.
+pub const RCPT_MAX: usize = 10_000;
+
+/// Our limit on the bytes of one envelope, letters and NULs included
+/// (qmail has none): 4 MiB, about 4,000 addresses of the longest kind or
+/// all [`RCPT_MAX`] recipients at up to 418 bytes each.
+pub const ENVELOPE_MAX: usize = 4 * 1024 * 1024;
+
 /// Cuts NUL-terminated records out of a byte stream. A record longer than
 /// `max` bytes is an error rather than unbounded memory.
 #[derive(Debug)]
@@ -67,10 +78,15 @@ impl Splitter {
 /// What is wrong with an envelope; each maps to qmail-queue's exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvelopeError {
-    /// Not `F` first, or a record that is neither `T` nor the end: 91.
+    /// Not `F` first, a record that is neither `T` nor the end, or a CR
+    /// or LF inside an address: 91.
     Format,
     /// An address of 1003 bytes or more: 11.
     TooLong,
+    /// More than [`RCPT_MAX`] recipients: 12.
+    TooManyRecipients,
+    /// More than [`ENVELOPE_MAX`] bytes: 13.
+    TooBig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,9 +102,19 @@ enum EnvState {
 /// Checks the envelope qmail-queue reads on fd 1, byte by byte as
 /// qmail-queue does, and produces what goes into `intd/N`: the envelope
 /// without its final NUL.
+///
+/// Beyond qmail's checks it refuses a CR or LF inside an address: such an
+/// address would reach an SMTP command line of qmail-remote, where it
+/// splits the command (a NUL cannot be inside an address at all: it ends
+/// the record, and what follows must then be `T` or the end). It also
+/// bounds the recipients and the bytes.
 #[derive(Debug)]
 pub struct EnvelopeChecker {
     state: EnvState,
+    rcpts: usize,
+    bytes: usize,
+    rcpt_max: usize,
+    bytes_max: usize,
 }
 
 impl Default for EnvelopeChecker {
@@ -98,9 +124,21 @@ impl Default for EnvelopeChecker {
 }
 
 impl EnvelopeChecker {
+    /// A checker with qmail-queue's limits, [`RCPT_MAX`] and
+    /// [`ENVELOPE_MAX`].
     pub fn new() -> EnvelopeChecker {
+        Self::with_limits(RCPT_MAX, ENVELOPE_MAX)
+    }
+
+    /// A checker taking at most `rcpt_max` recipients and `bytes_max`
+    /// bytes.
+    pub fn with_limits(rcpt_max: usize, bytes_max: usize) -> EnvelopeChecker {
         EnvelopeChecker {
             state: EnvState::Start,
+            rcpts: 0,
+            bytes: 0,
+            rcpt_max,
+            bytes_max,
         }
     }
 
@@ -113,6 +151,12 @@ impl EnvelopeChecker {
         out: &mut Vec<u8>,
     ) -> Result<Option<usize>, EnvelopeError> {
         for (i, &b) in input.iter().enumerate() {
+            if self.state != EnvState::Done {
+                self.bytes += 1;
+                if self.bytes > self.bytes_max {
+                    return Err(EnvelopeError::TooBig);
+                }
+            }
             self.state = match self.state {
                 EnvState::Start => {
                     if b != b'F' {
@@ -124,6 +168,9 @@ impl EnvelopeChecker {
                 EnvState::Addr(len) => {
                     if len >= ADDR_MAX - 1 && b != 0 {
                         return Err(EnvelopeError::TooLong);
+                    }
+                    if b == b'\r' || b == b'\n' {
+                        return Err(EnvelopeError::Format);
                     }
                     out.push(b);
                     if b == 0 {
@@ -138,6 +185,10 @@ impl EnvelopeChecker {
                         return Ok(Some(i + 1));
                     }
                     b'T' => {
+                        self.rcpts += 1;
+                        if self.rcpts > self.rcpt_max {
+                            return Err(EnvelopeError::TooManyRecipients);
+                        }
                         out.push(b);
                         EnvState::Addr(0)
                     }
@@ -401,6 +452,51 @@ mod tests {
         rcpt.extend(std::iter::repeat_n(b'a', 1003));
         rcpt.extend_from_slice(b"\0\0");
         assert_eq!(check_envelope(&rcpt), Err(EnvelopeError::TooLong));
+    }
+
+    #[test]
+    fn cr_and_lf_inside_addresses_are_format_errors() {
+        for env in [
+            &b"Fa\rRSET@b\0Tc@d\0\0"[..],
+            b"Fa\nb\0Tc@d\0\0",
+            b"Fa@b\0Tjo\re@example.com\0\0",
+            b"Fa@b\0Tc@d\0Tb\nRSET@victim.example\0\0",
+            b"F\r\0\0",
+        ] {
+            assert_eq!(check_envelope(env), Err(EnvelopeError::Format), "{env:?}");
+        }
+        // Other control bytes are qmail's business, as before.
+        assert!(check_envelope(b"Fa\tb\0Tc\x7fd\0\0").is_ok());
+        // A NUL ends the address: what follows must be T or the end.
+        assert_eq!(check_envelope(b"Fa\0b@c\0\0"), Err(EnvelopeError::Format));
+    }
+
+    fn check_with(env: &[u8], rcpts: usize, bytes: usize) -> Result<Option<usize>, EnvelopeError> {
+        let mut out = Vec::new();
+        let mut c = EnvelopeChecker::with_limits(rcpts, bytes);
+        let mut res = Ok(None);
+        for b in env.chunks(3) {
+            res = c.feed(b, &mut out);
+            if !matches!(res, Ok(None)) {
+                break;
+            }
+        }
+        res
+    }
+
+    #[test]
+    fn recipients_and_bytes_are_bounded() {
+        let env = b"Fa\0Tb\0Tc\0\0"; // 10 bytes, 2 recipients
+        assert!(matches!(check_with(env, 2, 10), Ok(Some(_))));
+        assert_eq!(
+            check_with(env, 1, 10),
+            Err(EnvelopeError::TooManyRecipients)
+        );
+        assert_eq!(check_with(env, 2, 9), Err(EnvelopeError::TooBig));
+        // Bytes after the final NUL are not read, so they do not count.
+        assert!(matches!(check_with(b"F\0\0trailing", 0, 3), Ok(Some(_))));
+        let c = EnvelopeChecker::new();
+        assert_eq!((c.rcpt_max, c.bytes_max), (RCPT_MAX, ENVELOPE_MAX));
     }
 
     fn todo_all_ways(input: &[u8]) -> Result<Vec<TodoRecord>, TodoError> {

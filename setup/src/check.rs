@@ -95,8 +95,29 @@ pub fn check(home: &Path, owners: &Owners) -> Vec<String> {
         let want = (!matches!(entry.content, Content::Keep(_))).then_some(&want);
         perm(&path, want, &mut problems);
     }
+    check_qmail_queue_home(home, &mut problems);
     check_queue(&home.join("queue"), owners, &mut problems);
     problems
+}
+
+/// Set-id, qmail-queue works in the home fixed in it (`queue::home`),
+/// which must be this one: a copy installed by hand keeps the home it was
+/// built or installed with.
+fn check_qmail_queue_home(home: &Path, problems: &mut Vec<String>) {
+    let path = home.join("bin/qmail-queue");
+    let Ok(bytes) = fs::read(&path) else {
+        return; // perm() has said what is wrong with it
+    };
+    let want = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
+    match queue::home::fixed_in(&bytes) {
+        Ok(h) if h == want => {}
+        Ok(h) => problems.push(format!(
+            "{} has the wrong home fixed in it ({})",
+            path.display(),
+            h.display()
+        )),
+        Err(e) => problems.push(format!("{}: {e}", path.display())),
+    }
 }
 
 /// Compare the queue with a reference one built in a temporary folder.

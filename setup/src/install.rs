@@ -80,6 +80,14 @@ fn install_entry(
     let mode = owners.mode(entry.mode);
     match entry.content {
         Content::Dir => make_dir(&path, uid, gid, mode),
+        Content::Binary("qmail-queue") => install_qmail_queue(
+            &source.bin_dir.join("qmail-queue"),
+            &path,
+            home,
+            uid,
+            gid,
+            mode,
+        ),
         Content::Binary(name) => {
             let from = source.bin_dir.join(name);
             copy_file(&from, &path, uid, gid, mode)
@@ -99,6 +107,24 @@ fn install_entry(
             keep_file(&path, &bytes, uid, gid, mode)
         }
     }
+}
+
+/// qmail-queue is installed with this home fixed in it (`queue::home`):
+/// setuid, it ignores `QMAILHOME` and the path it was run by, so the
+/// installation must tell it where it lives, as qmail's `auto_qmail`.
+fn install_qmail_queue(
+    from: &Path,
+    path: &Path,
+    home: &Path,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+) -> Result<(), Error> {
+    let mut bytes = fs::read(from).ctx(|| format!("read {}", from.display()))?;
+    let home = std::path::absolute(home).ctx(|| format!("find {}", home.display()))?;
+    queue::home::fix(&mut bytes, &home)
+        .map_err(|e| Error::Other(format!("unable to fix the home in {}: {e}", from.display())))?;
+    write_file(path, &bytes, uid, gid, mode)
 }
 
 /// mkdir, or repair an existing directory's owner and mode.
@@ -234,6 +260,10 @@ mod tests {
         for &(name, _, _) in hier::BINARIES {
             fs::write(dir.path().join(name), format!("#!/bin/sh\necho {name}\n")).unwrap();
         }
+        // qmail-queue gets its home written into its slot.
+        let mut qq = b"#!/bin/sh\necho qmail-queue\nexit 0\n".to_vec();
+        qq.extend_from_slice(queue::home::slot());
+        fs::write(dir.path().join("qmail-queue"), qq).unwrap();
         let source = Source {
             bin_dir: dir.path().to_path_buf(),
         };
@@ -255,6 +285,9 @@ mod tests {
         install(&home, &me(), &source).unwrap();
         let mode = |p: &str| fs::metadata(home.join(p)).unwrap().mode() & 0o7777;
         assert_eq!(mode("bin/qmail-queue"), 0o711);
+        let mut want = fs::read(source.bin_dir.join("qmail-queue")).unwrap();
+        queue::home::fix(&mut want, &home).unwrap();
+        assert_eq!(fs::read(home.join("bin/qmail-queue")).unwrap(), want);
         assert_eq!(mode("bin/qmail-start"), 0o700);
         assert_eq!(mode("bin/tcpserver"), 0o755);
         assert_eq!(mode("alias"), 0o755);
@@ -311,12 +344,17 @@ mod tests {
         .unwrap();
         fs::remove_file(home.join("bin/qmail-inject")).unwrap();
         fs::remove_dir(home.join("queue/todo")).unwrap();
+        let qq = home.join("bin/qmail-queue");
+        let mut bytes = fs::read(&qq).unwrap();
+        queue::home::fix(&mut bytes, Path::new("/elsewhere")).unwrap();
+        fs::write(&qq, bytes).unwrap();
         let h = home.display();
         assert_eq!(
             crate::check::check(&home, &me()),
             vec![
                 format!("{h}/bin/qmail-send has wrong permissions"),
                 format!("{h}/bin/qmail-inject does not exist"),
+                format!("{h}/bin/qmail-queue has the wrong home fixed in it (/elsewhere)"),
                 format!("{h}/queue/todo does not exist"),
             ]
         );

@@ -102,8 +102,12 @@ impl System {
         };
         queue::layout::create(&s.home.join("queue"), ids.as_ref()).unwrap();
         if let Some(ids) = &ids {
-            // qmail-queue is setuid qmailq, as installed.
+            // qmail-queue is setuid qmailq with its home fixed in it, as
+            // installed: set-id, it ignores QMAILHOME.
             let qq = s.home.join("bin/qmail-queue");
+            let mut bytes = fs::read(&qq).unwrap();
+            queue::home::fix(&mut bytes, &s.home).unwrap();
+            fs::write(&qq, &bytes).unwrap();
             std::os::unix::fs::chown(&qq, Some(ids.qmailq), Some(ids.qmail)).unwrap();
             fs::set_permissions(&qq, fs::Permissions::from_mode(0o4711)).unwrap();
         }
