@@ -230,10 +230,8 @@ struct Pass {
     /// 0: no pass; a new one is needed.
     id: u64,
     j: usize,
-    records: Vec<queue::records::ChannelRecord>,
-    next: usize,
-    /// A record after `records` was damaged.
-    damaged: bool,
+    /// The channel file, read a record at a time.
+    file: Option<pass::ChanReader>,
 }
 
 /// The scan of `todo/`.

@@ -5,11 +5,13 @@
 //! files are removed.
 
 use std::cmp::Reverse;
-use std::fs;
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{self, Read};
 
 use control::datetime::now_secs;
 use queue::layout;
-use queue::records::ChannelParser;
+use queue::records::{ChannelParser, ChannelRecord};
 
 use super::bounces::InfoError;
 use super::{Pass, QueueDir, SLEEP_SYSFAIL, Send, is_enoent};
@@ -63,8 +65,8 @@ impl Send {
             if self.damaged.contains(&id) {
                 return;
             }
-            let bytes = match fs::read(self.queue.path(&name)) {
-                Ok(b) => b,
+            let file = match File::open(self.queue.path(&name)) {
+                Ok(f) => f,
                 Err(_) => return self.pass_trouble(c, id, &name),
             };
             let (sender, birth) = match self.get_info(id) {
@@ -79,8 +81,6 @@ impl Send {
                 }
                 Err(InfoError::Unreadable) => return self.pass_trouble(c, id, &name),
             };
-            let mut records = Vec::new();
-            let damaged = ChannelParser::new().feed(&bytes, &mut records).is_err();
             let j = self.job_open(id, c).expect("job_avail said yes");
             self.jobs[j].retry = next_retry(birth, self.recent, SKIP[c as usize]);
             self.jobs[j].dying = self.recent > birth.saturating_add(self.ctl.lifetime);
@@ -88,32 +88,48 @@ impl Send {
             self.pass[c] = Pass {
                 id,
                 j,
-                records,
-                next: 0,
-                damaged,
+                file: Some(ChanReader::new(file)),
             };
         }
         if !self.del_avail(c) {
             return;
         }
         let j = self.pass[c].j;
-        let Some(rec) = self.pass[c].records.get(self.pass[c].next).cloned() else {
-            if self.pass[c].damaged {
-                let name = QueueDir::chan_name(self.pass[c].id, c);
-                self.log
-                    .text(&format!("warning: unknown record type in {name}!\n"));
-            } else {
-                self.jobs[j].hiteof = true;
-            }
-            self.pass[c].id = 0;
-            self.job_close(j);
-            return;
+        let next = match self.pass[c].file.as_mut() {
+            Some(r) => r.next(),
+            None => Ok(None),
         };
-        self.pass[c].next += 1;
+        let rec = match next {
+            Ok(Some(rec)) => rec,
+            Ok(None) => {
+                if self.pass[c].file.as_ref().is_some_and(|r| r.damaged) {
+                    let name = QueueDir::chan_name(self.pass[c].id, c);
+                    self.log
+                        .text(&format!("warning: unknown record type in {name}!\n"));
+                } else {
+                    self.jobs[j].hiteof = true;
+                }
+                return self.pass_end(c);
+            }
+            Err(_) => {
+                let name = QueueDir::chan_name(self.pass[c].id, c);
+                self.log.text(&format!(
+                    "warning: trouble reading {name}; will try again later\n"
+                ));
+                return self.pass_end(c);
+            }
+        };
         if !rec.done {
             self.jobs[j].numtodo += 1;
             self.del_start(j, rec.offset, &rec.addr);
         }
+    }
+
+    /// The pass is over; its job ends when its deliveries do.
+    fn pass_end(&mut self, c: Channel) {
+        let j = self.pass[c].j;
+        self.pass[c] = Pass::default();
+        self.job_close(j);
     }
 
     fn pass_trouble(&mut self, c: Channel, id: u64, name: &str) {
@@ -190,6 +206,60 @@ impl Send {
         {
             self.pq.done.pop();
             self.mess_done(id);
+        }
+    }
+}
+
+/// A channel file read through a small buffer, a record at a time, as
+/// qmail's pass does: the envelope is never in memory whole.
+#[derive(Debug)]
+pub(super) struct ChanReader {
+    file: File,
+    parser: ChannelParser,
+    /// Records of the piece read last, not yet handed out.
+    ready: VecDeque<ChannelRecord>,
+    eof: bool,
+    /// A record that is neither `T` nor `D` came after `ready`.
+    damaged: bool,
+}
+
+/// How much of a channel file is read at a time.
+const PIECE: usize = 4096;
+
+impl ChanReader {
+    fn new(file: File) -> ChanReader {
+        ChanReader {
+            file,
+            parser: ChannelParser::new(),
+            ready: VecDeque::new(),
+            eof: false,
+            damaged: false,
+        }
+    }
+
+    /// The next record; `None` at the end or at damage (an unterminated
+    /// last record is ignored, as qmail's `getln`).
+    fn next(&mut self) -> io::Result<Option<ChannelRecord>> {
+        let mut buf = [0u8; PIECE];
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                return Ok(Some(r));
+            }
+            if self.eof || self.damaged {
+                return Ok(None);
+            }
+            let n = match self.file.read(&mut buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    continue;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let mut out = Vec::new();
+            self.damaged = self.parser.feed(&buf[..n], &mut out).is_err();
+            self.ready.extend(out);
         }
     }
 }
@@ -284,5 +354,33 @@ mod tests {
         let mut req = [0u8; 64];
         let n = rig.clean_requests.read(&mut req).unwrap();
         assert_eq!(&req[..n], format!("foop/{id}\0").as_bytes());
+    }
+
+    #[test]
+    fn records_come_one_at_a_time_across_pieces() {
+        let rig = Rig::new();
+        let mut bytes = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..3000 {
+            let addr = format!("{}{i}@test.example", "x".repeat(i % 700)).into_bytes();
+            want.push(ChannelRecord {
+                offset: bytes.len() as u64,
+                done: i % 3 == 0,
+                addr: addr.clone(),
+            });
+            bytes.push(if i % 3 == 0 { b'D' } else { b'T' });
+            bytes.extend_from_slice(&addr);
+            bytes.push(0);
+        }
+        bytes.extend_from_slice(b"Tunterminated");
+        rig.put("local/0/1", &bytes);
+        let mut r = ChanReader::new(File::open(rig.queue().join("local/0/1")).unwrap());
+        let mut got = Vec::new();
+        while let Some(rec) = r.next().unwrap() {
+            assert!(r.ready.len() <= PIECE / 2);
+            got.push(rec);
+        }
+        assert_eq!(got, want);
+        assert!(!r.damaged);
     }
 }

@@ -5,8 +5,9 @@
 
 use std::cmp::Reverse;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use control::datetime::now_secs;
 use queue::layout;
@@ -26,6 +27,87 @@ pub(super) struct Prepared {
     id: u64,
     files: Vec<(String, File)>,
     has_chan: PerChan<bool>,
+}
+
+/// Why a todo file could not be read through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TodoTrouble {
+    Read,
+    /// A record qmail-send does not know.
+    Damaged,
+}
+
+/// Read a todo file from where it is, a piece at a time, handing each
+/// record to `f`: memory stays at one buffer and one record.
+fn each_todo_record(fd: &mut File, mut f: impl FnMut(TodoRecord)) -> Result<(), TodoTrouble> {
+    let mut parser = TodoParser::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut records = Vec::new();
+    loop {
+        let n = match fd.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(TodoTrouble::Read),
+        };
+        let fed = parser.feed(&buf[..n], &mut records);
+        for r in records.drain(..) {
+            f(r);
+        }
+        if fed.is_err() {
+            return Err(TodoTrouble::Damaged);
+        }
+    }
+}
+
+fn create(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// A file being written through a small buffer, with its qmail name for
+/// the log.
+struct Output {
+    name: String,
+    w: BufWriter<File>,
+}
+
+impl Output {
+    fn new(name: String, f: File) -> Output {
+        Output {
+            name,
+            w: BufWriter::with_capacity(8 * 1024, f),
+        }
+    }
+
+    /// Write `<kind><addr>\0`; the log line if that fails.
+    fn record(&mut self, kind: u8, addr: &[u8]) -> Result<(), String> {
+        let r = self
+            .w
+            .write_all(&[kind])
+            .and_then(|()| self.w.write_all(addr))
+            .and_then(|()| self.w.write_all(b"\0"));
+        r.map_err(|_| format!("warning: trouble writing to {}\n", self.name))
+    }
+
+    /// Flush; the file, still to be synced.
+    fn finish(self) -> Result<(String, File), String> {
+        let name = self.name;
+        match self.w.into_inner() {
+            Ok(f) => Ok((name, f)),
+            Err(_) => Err(format!("warning: trouble writing to {name}\n")),
+        }
+    }
+}
+
+/// The files of a message being preprocessed: info, and a channel file
+/// once a recipient for it comes.
+struct Outputs {
+    info: Output,
+    chan: PerChan<Option<Output>>,
 }
 
 impl Send {
@@ -103,9 +185,14 @@ impl Send {
         }
     }
 
-    /// Preprocess one new message up to the sync: read and check its todo
-    /// file, write info and the channel files. `None` after a failure,
-    /// which leaves `todo/N` for the next scan.
+    /// Preprocess one new message up to the sync: check its todo file,
+    /// write info and the channel files. `None` after a failure, which
+    /// leaves `todo/N` for the next scan.
+    ///
+    /// The todo file is read twice through a small buffer, never held
+    /// whole (an envelope can be as big as qmail-queue allows): first to
+    /// check it, so a damaged one is set aside with nothing half made,
+    /// then to write each record as it comes, as qmail does.
     pub(super) fn todo_prepare(&mut self, id: u64) -> Option<Prepared> {
         let todo = layout::todo(id);
         let Ok(mut fd) = File::open(self.queue.path(&todo)) else {
@@ -117,22 +204,14 @@ impl Send {
             self.log.text(&format!("warning: unable to stat {mess}\n"));
             return None;
         };
-        // Read and check the whole todo file before writing anything, so
-        // a damaged one is set aside with nothing half made.
-        let mut records = Vec::new();
-        let mut parser = TodoParser::new();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = match fd.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.log.text(&format!("warning: trouble reading {todo}\n"));
-                    return None;
-                }
-            };
-            if parser.feed(&buf[..n], &mut records).is_err() {
+        let mut has_from = false;
+        match each_todo_record(&mut fd, |r| has_from |= matches!(r, TodoRecord::From(_))) {
+            Ok(()) => {}
+            Err(TodoTrouble::Read) => {
+                self.log.text(&format!("warning: trouble reading {todo}\n"));
+                return None;
+            }
+            Err(TodoTrouble::Damaged) => {
                 self.damaged.insert(id);
                 self.log.text(&format!(
                     "warning: unknown record type in {todo}; message set aside\n"
@@ -140,8 +219,7 @@ impl Send {
                 return None;
             }
         }
-        drop(fd);
-        if !records.iter().any(|r| matches!(r, TodoRecord::From(_))) {
+        if !has_from {
             self.damaged.insert(id);
             self.log.text(&format!(
                 "warning: no sender in {todo}; message set aside\n"
@@ -166,69 +244,76 @@ impl Send {
                 .text(&format!("warning: unable to unlink {info}\n"));
             return None;
         }
-        let create = |name: &str| {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(self.queue.path(name))
-        };
-        let Ok(mut finfo) = create(&info) else {
+        let Ok(finfo) = create(&self.queue.path(&info)) else {
             self.log
                 .text(&format!("warning: unable to create {info}\n"));
             return None;
         };
         self.log.text(&format!("new msg {id}\n"));
 
+        if fd.seek(SeekFrom::Start(0)).is_err() {
+            self.log.text(&format!("warning: trouble reading {todo}\n"));
+            return None;
+        }
+        let mut out = Outputs {
+            info: Output::new(info, finfo),
+            chan: PerChan([None, None]),
+        };
         let (mut uid, mut pid) = (0, 0);
-        let mut info_bytes = Vec::new();
-        let mut chan_bytes: PerChan<Vec<u8>> = PerChan::default();
-        let mut has_chan = PerChan([false; 2]);
-        for rec in records {
+        // The first failure to create or write a file, by its message.
+        let mut trouble: Option<String> = None;
+        let read = each_todo_record(&mut fd, |rec| {
+            if trouble.is_some() {
+                return;
+            }
             match rec {
                 TodoRecord::Uid(u) => uid = u,
                 TodoRecord::Pid(p) => pid = p,
                 TodoRecord::From(f) => {
-                    info_bytes.push(b'F');
-                    info_bytes.extend_from_slice(&f);
-                    info_bytes.push(0);
                     let l = Line::new(&format!("info msg {id}: bytes {} from <", st.len()))
                         .outside(&f)
                         .raw(format!("> qp {pid} uid {uid}"))
                         .end();
                     self.log.line(&l);
+                    trouble = out.info.record(b'F', &f).err();
                 }
                 TodoRecord::To(t) => {
                     let (c, addr) = self.ctl.rewrite.rewrite(&t);
-                    has_chan[c] = true;
-                    chan_bytes[c].push(b'T');
-                    chan_bytes[c].extend_from_slice(&addr);
-                    chan_bytes[c].push(0);
+                    if out.chan[c].is_none() {
+                        let name = QueueDir::chan_name(id, c);
+                        match create(&self.queue.path(&name)) {
+                            Ok(f) => out.chan[c] = Some(Output::new(name, f)),
+                            Err(_) => {
+                                trouble = Some(format!("warning: unable to create {name}\n"));
+                                return;
+                            }
+                        }
+                    }
+                    if let Some(o) = out.chan[c].as_mut() {
+                        trouble = o.record(b'T', &addr).err();
+                    }
                 }
             }
-        }
-        if finfo.write_all(&info_bytes).is_err() {
-            self.log
-                .text(&format!("warning: trouble writing to {info}\n"));
+        });
+        if read.is_err() {
+            // Checked a moment ago: only a read error can get here.
+            self.log.text(&format!("warning: trouble reading {todo}\n"));
             return None;
         }
-        let mut files = vec![(info, finfo)];
-        for c in Channel::ALL {
-            if !has_chan[c] {
-                continue;
+        if let Some(msg) = trouble {
+            self.log.text(&msg);
+            return None;
+        }
+        let has_chan = PerChan([out.chan.0[0].is_some(), out.chan.0[1].is_some()]);
+        let mut files = Vec::new();
+        for o in [Some(out.info)].into_iter().chain(out.chan.0).flatten() {
+            match o.finish() {
+                Ok(f) => files.push(f),
+                Err(msg) => {
+                    self.log.text(&msg);
+                    return None;
+                }
             }
-            let name = QueueDir::chan_name(id, c);
-            let Ok(mut f) = create(&name) else {
-                self.log
-                    .text(&format!("warning: unable to create {name}\n"));
-                return None;
-            };
-            if f.write_all(&chan_bytes[c]).is_err() {
-                self.log
-                    .text(&format!("warning: trouble writing to {name}\n"));
-                return None;
-            }
-            files.push((name, f));
         }
         Some(Prepared {
             id,
@@ -348,5 +433,24 @@ mod tests {
         want.sort();
         assert_eq!(done, want);
         assert!(rig.send.todo.dir.is_none());
+    }
+
+    #[test]
+    fn a_big_todo_file_is_written_record_by_record() {
+        let mut rig = Rig::new();
+        let id = rig.mess(b"x\n");
+        let mut todo = b"u1\0p2\0Fa@b\0".to_vec();
+        let mut local = Vec::new();
+        for i in 0..5000 {
+            let addr = format!("user{i}-{}@test.example", "y".repeat(i % 90));
+            todo.extend_from_slice(format!("T{addr}\0").as_bytes());
+            local.extend_from_slice(format!("T{addr}\0").as_bytes());
+        }
+        assert!(todo.len() > 4 * 16 * 1024);
+        rig.put(&layout::todo(id), &todo);
+        let p = rig.send.todo_prepare(id).unwrap();
+        assert_eq!(rig.get(&layout::channel(id, false)), local);
+        assert!(!rig.exists(&layout::channel(id, true)));
+        assert_eq!(p.has_chan, PerChan([true, false]));
     }
 }
