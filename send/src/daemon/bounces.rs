@@ -4,7 +4,7 @@
 //! [`crate::bounce`].
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use control::datetime::now_secs;
@@ -93,21 +93,8 @@ impl Send {
                 let qp = qq.pid();
                 qq.put(&bounce::head(&self.ctl.bounce, &recip, double, now_secs()));
                 let copy = |qq: &mut QueueClient, name: &std::path::Path| match File::open(name) {
+                    Ok(mut f) => qq.copy_from(&mut f),
                     Err(_) => qq.fail(),
-                    Ok(mut f) => {
-                        let mut buf = vec![0u8; 64 * 1024];
-                        loop {
-                            match f.read(&mut buf) {
-                                Ok(0) => break,
-                                Ok(n) => qq.put(&buf[..n]),
-                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                                Err(_) => {
-                                    qq.fail();
-                                    break;
-                                }
-                            }
-                        }
-                    }
                 };
                 copy(&mut qq, &bpath);
                 qq.put(&bounce::separator(double, &sender));
