@@ -321,6 +321,26 @@ impl Drop for QueueClient {
     }
 }
 
+/// Copying a message in: the one loop of qmail-local's forwards and
+/// qmail-send's bounces.
+impl QueueClient {
+    /// Append everything `r` holds, 64 KB at a time. A read error fails
+    /// the message (qmail's `qmail_fail`), so that a half copy is never
+    /// queued; as with [`put`](Self::put), the outcome shows at
+    /// [`close`](Self::close).
+    pub fn copy_from(&mut self, r: &mut impl io::Read) {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => self.put(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.fail(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,5 +428,45 @@ mod tests {
         assert_eq!(q.pid(), 0);
         let e = q.close(b"", &[b"x@y"]).unwrap_err();
         assert_eq!(e.status(), "Zunable to exec qq (#4.3.0)");
+    }
+
+    /// Reads `good`, then fails.
+    struct Breaks(&'static [u8]);
+
+    impl io::Read for Breaks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_copied_message_is_queued_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = script(dir.path(), "cat > mess; cat <&1 > env; exit 0");
+        let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut q = QueueClient::open(&home).unwrap();
+        q.put(b"Delivered-To: x\n");
+        q.copy_from(&mut &big[..]);
+        q.close(b"a@b", &[b"c@d"]).unwrap();
+        let mess = std::fs::read(dir.path().join("mess")).unwrap();
+        assert_eq!(&mess[..16], b"Delivered-To: x\n");
+        assert_eq!(&mess[16..], &big[..]);
+
+        // A read error in the middle: the envelope is withheld.
+        let q2 = {
+            let mut q = QueueClient::open(&home).unwrap();
+            q.copy_from(&mut Breaks(b"Subject: half\n"));
+            q
+        };
+        assert_eq!(
+            q2.close(b"a@b", &[b"c@d"]).unwrap_err().status(),
+            "Zqq read error (#4.3.0)"
+        );
     }
 }

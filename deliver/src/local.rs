@@ -373,18 +373,7 @@ fn forward(
         .map_err(|e| temp(format!("Unable to fork: {}. (#4.3.0)", describe(&e))))?;
     let qp = qq.pid();
     qq.put(dtline);
-    let mut buf = vec![0u8; 65536];
-    loop {
-        match message.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => qq.put(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => {
-                qq.fail();
-                break;
-            }
-        }
-    }
+    qq.copy_from(message);
     match qq.close(sender, recipients) {
         Ok(()) => Ok(qp),
         Err(e) => Err(Fail {

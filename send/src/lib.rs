@@ -3,8 +3,10 @@
 //! with qmail's protocols.
 //!
 //! Where things are:
-//! - [`daemon`]: qmail-send's loop (todo, passes, deliveries, retries,
-//!   bounces, cleanup).
+//! - [`daemon`]: qmail-send, one module per job: `event` (the poll loop),
+//!   `todo` (new messages), `pass` (channel passes), `deliveries` (the
+//!   K/Z/D bookkeeping), `bounces`, `queues` (schedules, jobs, cleanup),
+//!   all on a queue root passed in ([`daemon::QueueDir`]).
 //! - [`controls`]: the control files qmail-send reads.
 //! - [`rewrite`]: local or remote, `virtualdomains`, `percenthack`, VERP.
 //! - [`retry`]: the retry schedule.

@@ -29,6 +29,11 @@ pub enum Channel {
     Remote = 1,
 }
 
+impl Channel {
+    /// Both, in qmail's order (and the order of their descriptors).
+    pub const ALL: [Channel; 2] = [Channel::Local, Channel::Remote];
+}
+
 fn rchr(s: &[u8], c: u8) -> Option<usize> {
     s.iter().rposition(|&b| b == c)
 }
