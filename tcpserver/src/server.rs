@@ -13,7 +13,7 @@
 //! in 0.88.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
@@ -27,13 +27,14 @@ use socket2::{SockAddr, Socket};
 use sys::selfpipe::SelfPipe;
 use sys::spawn::{Action, CStrArray, Child, Exec, Method, Part, Spawner};
 
-use crate::addr::{self, unmap};
-use crate::dns;
-use crate::env::{BaseEnv, Changes};
-use crate::ident::Ident;
+use ucspi::addr::{self, unmap};
+use ucspi::dns;
+use ucspi::env::{BaseEnv, Changes};
+use ucspi::ident::Ident;
+use ucspi::resolver::{Query, Resolver};
+
 use crate::log::{Log, drop_line, safecats};
 use crate::options::{Options, PerClient};
-use crate::resolver::{Query, Resolver};
 
 /// How long a banner may take to reach a client that does not read.
 const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -544,7 +545,6 @@ impl Server {
         let o = &self.s.opts;
         let log = self.s.log;
         let client = conn.client_ip();
-        let v6 = client.is_ipv6();
         let remote_ip = addr::show(client);
         let remote_port = conn.remote.port().to_string();
 
@@ -559,26 +559,15 @@ impl Server {
             let lh = found.local_host.as_deref();
             let rh = found.remote_host.as_deref();
             let info = found.info.as_deref();
-            changes.put(b"PROTO", Some(if v6 { b"TCP6" } else { b"TCP" }));
-            changes.put(b"TCPLOCALIP", Some(local_ip.as_bytes()));
-            changes.put(b"TCPLOCALPORT", Some(local_port.as_bytes()));
-            changes.put(b"TCPLOCALHOST", lh);
-            if v6 {
-                changes.put(b"TCP6LOCALIP", Some(local_ip.as_bytes()));
-                changes.put(b"TCP6LOCALPORT", Some(local_port.as_bytes()));
-                changes.put(b"TCP6LOCALHOST", lh);
-            }
-            changes.put(b"TCPREMOTEIP", Some(remote_ip.as_bytes()));
-            changes.put(b"TCPREMOTEPORT", Some(remote_port.as_bytes()));
-            changes.put(b"TCPREMOTEHOST", rh);
-            if v6 {
-                changes.put(b"TCP6REMOTEIP", Some(remote_ip.as_bytes()));
-                changes.put(b"TCP6REMOTEPORT", Some(remote_port.as_bytes()));
-                changes.put(b"TCP6REMOTEHOST", rh);
-            }
-            changes.put(b"TCPREMOTEINFO", info);
-            if v6 {
-                changes.put(b"TCP6REMOTEINFO", info);
+            if let Ok(local) = conn.local {
+                let c = ucspi::env::Connection {
+                    local,
+                    remote: conn.remote,
+                    local_host: lh,
+                    remote_host: rh,
+                    remote_info: info,
+                };
+                ucspi::env::connection(&c, ucspi::env::Order::Ucspi, &mut changes);
             }
             if let Some(c) = &self.counts
                 && let Some(n) = c.live.get(&client)
@@ -890,36 +879,9 @@ pub fn child_mask() -> SigSet {
     old
 }
 
-/// djb's `pathexec_run` candidates for `prog`: itself when it has a
-/// slash, else each `$PATH` directory (empty means the current one).
-pub fn path_candidates(prog: &OsStr, path: Option<&OsStr>) -> Vec<CString> {
-    let p = prog.as_bytes();
-    if p.contains(&b'/') {
-        return CString::new(p).into_iter().collect();
-    }
-    let path = path.map_or(&b"/bin:/usr/bin"[..], OsStr::as_bytes);
-    path.split(|&b| b == b':')
-        .filter_map(|dir| {
-            let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-            CString::new([dir, b"/", p].concat()).ok()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pathexec_candidates() {
-        let c = path_candidates(OsStr::new("env"), Some(OsStr::new("/a::/b")));
-        let c: Vec<_> = c.iter().map(|s| s.to_str().unwrap()).collect();
-        assert_eq!(c, vec!["/a/env", "./env", "/b/env"]);
-        let c = path_candidates(OsStr::new("./x"), None);
-        assert_eq!(c[0].to_str().unwrap(), "./x");
-        let c = path_candidates(OsStr::new("sh"), None);
-        assert_eq!(c.len(), 2);
-    }
 
     #[test]
     fn wait_statuses_are_raw() {
