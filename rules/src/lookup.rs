@@ -35,7 +35,7 @@ use ipnet::IpNet;
 
 use crate::cdb_read::{Cdb, FileSource, Source, hash, hash_from};
 use crate::netindex::{Lengths, NetIndex};
-use crate::{Client, Decision, Error, cidr, data};
+use crate::{Client, Decision, cidr, data};
 
 /// The record that decided a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +61,11 @@ impl Match {
 ///
 /// `Decision::NotFound` when no key matched (tcpserver then allows the
 /// client with no variables). A missing, unreadable or corrupt cdb is an
-/// `Error::Io` carrying the errno djb's code would report (ENOENT, EACCES,
+/// `io::Error` carrying the errno djb's code would report (ENOENT, EACCES,
 /// EPROTO for a truncated file, EINVAL for an empty one).
-pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
-    let src = FileSource::open(path).map_err(Error::Io)?;
-    let hit = search(&mut Cdb::new(src), client, Lengths::ALL).map_err(Error::Io)?;
+pub fn lookup(path: &Path, client: &Client<'_>) -> io::Result<Decision> {
+    let src = FileSource::open(path)?;
+    let hit = search(&mut Cdb::new(src), client, Lengths::ALL)?;
     Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
 }
 
@@ -73,17 +73,13 @@ pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
 /// long-running caller: only the network lengths the file has are tried,
 /// if the file opened now is the one indexed (else all of them, as
 /// [`lookup`]). The answer is always [`lookup`]'s.
-pub fn lookup_indexed(
-    path: &Path,
-    client: &Client<'_>,
-    index: &NetIndex,
-) -> Result<Decision, Error> {
-    let src = FileSource::open(path).map_err(Error::Io)?;
+pub fn lookup_indexed(path: &Path, client: &Client<'_>, index: &NetIndex) -> io::Result<Decision> {
+    let src = FileSource::open(path)?;
     let lengths = match src.metadata() {
         Ok(m) => index.lengths_for(&m),
         Err(_) => Lengths::ALL,
     };
-    let hit = search(&mut Cdb::new(src), client, lengths).map_err(Error::Io)?;
+    let hit = search(&mut Cdb::new(src), client, lengths)?;
     Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
 }
 
@@ -118,8 +114,8 @@ impl Watched {
     }
 
     /// Look `client` up, as [`lookup`].
-    pub fn lookup(&mut self, client: &Client<'_>) -> Result<Decision, Error> {
-        let src = FileSource::open(&self.path).map_err(Error::Io)?;
+    pub fn lookup(&mut self, client: &Client<'_>) -> io::Result<Decision> {
+        let src = FileSource::open(&self.path)?;
         let lengths = match src.metadata() {
             Ok(m) => match &self.index {
                 Some(ix) if ix.is_of(&m) => ix.lengths(),
@@ -136,16 +132,16 @@ impl Watched {
             },
             Err(_) => Lengths::ALL,
         };
-        let hit = search(&mut Cdb::new(src), client, lengths).map_err(Error::Io)?;
+        let hit = search(&mut Cdb::new(src), client, lengths)?;
         Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
     }
 }
 
 /// Like [`lookup`], but return the matching key and its raw data (for
 /// tcprulescheck); `None` when nothing matched.
-pub fn find(path: &Path, client: &Client<'_>) -> Result<Option<Match>, Error> {
-    let src = FileSource::open(path).map_err(Error::Io)?;
-    let hit = search(&mut Cdb::new(src), client, Lengths::ALL).map_err(Error::Io)?;
+pub fn find(path: &Path, client: &Client<'_>) -> io::Result<Option<Match>> {
+    let src = FileSource::open(path)?;
+    let hit = search(&mut Cdb::new(src), client, Lengths::ALL)?;
     Ok(hit.map(Hit::into_match))
 }
 
@@ -595,9 +591,7 @@ mod tests {
         let mut w = Watched::new(&p);
         let c = client("10.2.3.4", None, None);
         // Missing file: the same error as lookup, and nothing cached.
-        assert!(
-            matches!(w.lookup(&c), Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ENOENT))
-        );
+        assert!(matches!(w.lookup(&c), Err(e) if e.raw_os_error() == Some(libc::ENOENT)));
         let text = b"10.0.0.0/8:allow,N=\"8\"\n2001:db8::/32:deny\n:allow,N=\"d\"\n";
         std::fs::write(&p, crate::compile_bytes(text).unwrap()).unwrap();
         for ip in ["10.2.3.4", "11.0.0.1", "2001:db8::1", "::1", "1.2.3.4"] {
@@ -617,9 +611,7 @@ mod tests {
         std::fs::write(&tmp, &SAMPLE[..100]).unwrap();
         std::fs::rename(&tmp, &p).unwrap();
         let c = client("127.0.0.1", None, None);
-        assert!(
-            matches!(w.lookup(&c), Err(Error::Io(e)) if e.raw_os_error() == Some(libc::EPROTO))
-        );
+        assert!(matches!(w.lookup(&c), Err(e) if e.raw_os_error() == Some(libc::EPROTO)));
     }
 
     #[test]
@@ -628,7 +620,7 @@ mod tests {
         let p = dir.path().join("r.cdb");
         let c = client("1.2.3.4", None, None);
         let e = lookup(&p, &c).unwrap_err();
-        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::ENOENT)));
+        assert!(matches!(&e, io if io.raw_os_error() == Some(libc::ENOENT)));
         std::fs::write(&p, cdb(&[(b"1.2.3.4", b"D\0")])).unwrap();
         assert_eq!(lookup(&p, &c).unwrap(), Decision::Deny);
         std::fs::write(&p, cdb(&[(b"1.2.3.", b"+A=b\0")])).unwrap();
@@ -642,9 +634,9 @@ mod tests {
         assert_eq!(lookup(&p, &c).unwrap(), Decision::NotFound);
         std::fs::write(&p, b"").unwrap();
         let e = lookup(&p, &c).unwrap_err();
-        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::EINVAL)));
+        assert!(matches!(&e, io if io.raw_os_error() == Some(libc::EINVAL)));
         std::fs::write(&p, &SAMPLE[..100]).unwrap();
         let e = lookup(&p, &client("127.0.0.1", None, None)).unwrap_err();
-        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::EPROTO)));
+        assert!(matches!(&e, io if io.raw_os_error() == Some(libc::EPROTO)));
     }
 }

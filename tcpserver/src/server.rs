@@ -588,13 +588,7 @@ impl Server {
                         }
                     }
                     Ok(rules::Decision::NotFound) => {}
-                    Err(err) => {
-                        // lookup reports only Io; anything else reads as a
-                        // broken file.
-                        let e = match err {
-                            rules::Error::Io(e) => e,
-                            _ => io::Error::from_raw_os_error(libc::EPROTO),
-                        };
+                    Err(e) => {
                         let missing = e.raw_os_error() == Some(libc::ENOENT)
                             || (e.raw_os_error().is_none() && e.kind() == io::ErrorKind::NotFound);
                         if !(missing && o.allow_missing_rules) {
