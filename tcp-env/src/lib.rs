@@ -22,9 +22,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
-use control::getopt::{Getopt, Opt};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
+use sys::getopt::{Getopt, Opt};
 use sys::spawn::{Action, CStrArray, Child, Exec};
 use ucspi::env::{Connection, Order, Vars};
 use ucspi::ident::Ident;
@@ -144,14 +144,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let mut remote_info = true;
     let mut timeout = 30;
     let mut g = Getopt::new(args, "rRt:");
-    for o in g.by_ref() {
+    while let Some(o) = g.next() {
         match o {
             Opt::Found(b'r', _) => remote_info = true,
             Opt::Found(b'R', _) => remote_info = false,
             Opt::Found(b't', Some(v)) => timeout = scan_ulong(&v),
             Opt::Found(..) => {}
             // qmail's getopt complains and tcp-env carries on.
-            Opt::Bad(c) => eprintln!("tcp-env: illegal option -- {}", c as char),
+            Opt::Bad(c) => eprintln!("tcp-env: {}", g.complaint(c)),
         }
     }
     let argv = g.operands();
