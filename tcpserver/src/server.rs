@@ -146,7 +146,9 @@ pub struct Server {
     resolver: Option<Resolver>,
     /// The -x cdb, reopened for every connection; its index of network
     /// lengths spares a client that matches no rule the probes for
-    /// lengths the file does not have.
+    /// lengths the file does not have. A changed file is indexed in a
+    /// thread of its own (the one other thread of the server: it only
+    /// reads the file), so a huge cdb never stalls this loop.
     rules: Option<rules::Watched>,
     paused_until: Option<Instant>,
     backoff: Duration,
