@@ -111,11 +111,16 @@ fn start(opts: Options) -> i32 {
         if let Err(e) = sys::privs::set_gid(opts.gid) {
             log.fatal(&format!("unable to set gid: {}", sys::describe(&e)));
         }
-    } else if opts.uid != 0
-        && sys::privs::is_root()
-        && let Err(e) = sys::privs::set_gid(nix::unistd::getegid().as_raw())
-    {
-        log.fatal(&format!("unable to set gid: {}", sys::describe(&e)));
+    } else if opts.uid != 0 && sys::privs::is_root() {
+        let gid = nix::unistd::getegid().as_raw();
+        if let Err(e) = sys::privs::set_gid(gid) {
+            log.fatal(&format!("unable to set gid: {}", sys::describe(&e)));
+        }
+        // 0.88 does the same, and command lines must keep working; but a
+        // handler in group 0 can read and write what root's group may.
+        if gid == 0 {
+            log.warning("-u without -g: the handler keeps group 0 (give -g)");
+        }
     }
     if opts.uid != 0
         && let Err(e) = sys::privs::set_uid(opts.uid)
