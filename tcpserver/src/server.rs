@@ -126,11 +126,76 @@ enum Who {
     Pending(usize, Which),
 }
 
+/// What -C counts a client as: an IPv4 address as itself, an IPv6 one as
+/// its /64. One IPv6 host usually has a whole /64 to pick addresses from
+/// (privacy addresses, or at will), so counting addresses would not
+/// limit it at all. An IPv4 client on a dual-stack socket counts as IPv4.
+fn counted_as(ip: IpAddr) -> IpAddr {
+    match unmap(ip) {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !(u128::MAX >> 64);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
+/// The -C counts: connections per client (see [`counted_as`]), and
+/// which child is whose.
 #[derive(Debug)]
 struct ClientCounts {
     limit: PerClient,
     live: HashMap<IpAddr, u32>,
     pids: HashMap<i32, IpAddr>,
+}
+
+impl ClientCounts {
+    fn new(limit: PerClient) -> ClientCounts {
+        ClientCounts {
+            limit,
+            live: HashMap::new(),
+            pids: HashMap::new(),
+        }
+    }
+
+    /// Count one more connection from `client`: `Ok(n)` with the count
+    /// now, or `Err(n)` with the count that is already the limit.
+    fn admit(&mut self, client: IpAddr) -> Result<u32, u32> {
+        let client = counted_as(client);
+        let n = self.live.entry(client).or_insert(0);
+        if *n >= self.limit.max {
+            let full = *n;
+            if full == 0 {
+                self.live.remove(&client);
+            }
+            return Err(full);
+        }
+        *n += 1;
+        Ok(*n)
+    }
+
+    /// The connections counted for `client`.
+    fn count(&self, client: IpAddr) -> Option<u32> {
+        self.live.get(&counted_as(client)).copied()
+    }
+
+    /// One of `client`'s connections is over.
+    fn release(&mut self, client: IpAddr) {
+        let client = counted_as(client);
+        if let Some(n) = self.live.get_mut(&client) {
+            *n -= 1;
+            if *n == 0 {
+                self.live.remove(&client);
+            }
+        }
+    }
+
+    /// Child `pid` ended: release its connection.
+    fn ended(&mut self, pid: i32) {
+        if let Some(ip) = self.pids.remove(&pid) {
+            self.release(ip);
+        }
+    }
 }
 
 /// The running server.
@@ -173,11 +238,7 @@ fn raw_status(ws: WaitStatus) -> Option<(i32, i32)> {
 
 impl Server {
     pub fn new(s: Setup, listeners: Vec<Listener>, pipe: SelfPipe) -> Server {
-        let counts = s.opts.per_client.clone().map(|limit| ClientCounts {
-            limit,
-            live: HashMap::new(),
-            pids: HashMap::new(),
-        });
+        let counts = s.opts.per_client.clone().map(ClientCounts::new);
         let rules = s.opts.rules.as_ref().map(rules::Watched::new);
         Server {
             spawner: Spawner::new(s.method),
@@ -314,10 +375,8 @@ impl Server {
                     self.s.log.end(pid, wstat);
                     self.children = self.children.saturating_sub(1);
                     self.status();
-                    if let Some(c) = &mut self.counts
-                        && let Some(ip) = c.pids.remove(&pid)
-                    {
-                        release(&mut c.live, ip);
+                    if let Some(c) = &mut self.counts {
+                        c.ended(pid);
                     }
                 }
             }
@@ -373,28 +432,26 @@ impl Server {
             return;
         };
         let client = unmap(remote.ip());
-        if let Some(c) = &mut self.counts {
-            let n = c.live.get(&client).copied().unwrap_or(0);
-            if n >= c.limit.max {
-                if !c.limit.message.is_empty() {
-                    let _ = sock
-                        .send_with_flags(&c.limit.message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
-                }
-                if self.s.log.verbose() {
-                    self.s.log.raw(
-                        format!(
-                            "tcpserver: refuse {} {} {}/{}\n",
-                            addr::show(client),
-                            remote.port(),
-                            n,
-                            c.limit.max
-                        )
-                        .as_bytes(),
-                    );
-                }
-                return;
+        if let Some(c) = &mut self.counts
+            && let Err(n) = c.admit(client)
+        {
+            if !c.limit.message.is_empty() {
+                let _ =
+                    sock.send_with_flags(&c.limit.message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
             }
-            *c.live.entry(client).or_insert(0) += 1;
+            if self.s.log.verbose() {
+                self.s.log.raw(
+                    format!(
+                        "tcpserver: refuse {} {} {}/{}\n",
+                        addr::show(client),
+                        remote.port(),
+                        n,
+                        c.limit.max
+                    )
+                    .as_bytes(),
+                );
+            }
+            return;
         }
         self.children += 1;
         self.status();
@@ -550,10 +607,7 @@ impl Server {
             Some(what) => Verdict::Drop(what.clone()),
             None => self.judge(&shown, &found),
         };
-        let concurrency = self
-            .counts
-            .as_ref()
-            .and_then(|c| c.live.get(&client).copied());
+        let concurrency = self.counts.as_ref().and_then(|c| c.count(client));
         let changes = match &verdict {
             Verdict::Allow(rule_env) => Some(environment(&conn, &found, concurrency, rule_env)),
             Verdict::Deny | Verdict::Drop(_) => None,
@@ -573,7 +627,7 @@ impl Server {
                 self.children = self.children.saturating_sub(1);
                 self.status();
                 if let Some(c) = &mut self.counts {
-                    release(&mut c.live, client);
+                    c.release(client);
                 }
             }
         }
@@ -798,15 +852,6 @@ impl ChildLog {
     }
 }
 
-fn release(live: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
-    if let Some(n) = live.get_mut(&ip) {
-        *n -= 1;
-        if *n == 0 {
-            live.remove(&ip);
-        }
-    }
-}
-
 impl Pending {
     fn deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
         let banner = self.banner_off.map(|_| self.banner_deadline);
@@ -1021,6 +1066,45 @@ mod tests {
             }
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ipv6_clients_count_as_their_64() {
+        let k = |s: &str| counted_as(s.parse().unwrap()).to_string();
+        assert_eq!(k("192.0.2.7"), "192.0.2.7");
+        assert_eq!(k("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(k("2001:db8:a:b:c:d:e:f"), "2001:db8:a:b::");
+        assert_eq!(k("2001:db8:a:b::"), "2001:db8:a:b::");
+        assert_eq!(k("::1"), "::");
+        assert_eq!(k("fe80::1"), "fe80::");
+    }
+
+    #[test]
+    fn per_client_counts_ipv4_by_address_ipv6_by_64() {
+        let mut c = ClientCounts::new(PerClient {
+            max: 2,
+            message: Vec::new(),
+        });
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        // IPv4: each address its own count.
+        assert_eq!(c.admit(ip("10.0.0.1")), Ok(1));
+        assert_eq!(c.admit(ip("10.0.0.1")), Ok(2));
+        assert_eq!(c.admit(ip("10.0.0.1")), Err(2));
+        assert_eq!(c.admit(ip("10.0.0.2")), Ok(1));
+        // IPv6: one count per /64, so a client cannot walk its /64.
+        assert_eq!(c.admit(ip("2001:db8:1:2::1")), Ok(1));
+        assert_eq!(c.admit(ip("2001:db8:1:2:ffff::9")), Ok(2));
+        assert_eq!(c.admit(ip("2001:db8:1:2::3")), Err(2));
+        assert_eq!(c.count(ip("2001:db8:1:2::77")), Some(2));
+        assert_eq!(c.admit(ip("2001:db8:1:3::1")), Ok(1));
+        c.release(ip("2001:db8:1:2::1"));
+        assert_eq!(c.admit(ip("2001:db8:1:2::abcd")), Ok(2));
+        c.pids.insert(7, ip("2001:db8:1:2::abcd"));
+        c.ended(7);
+        assert_eq!(c.count(ip("2001:db8:1:2::")), Some(1));
+        c.release(ip("2001:db8:1:2::5"));
+        assert_eq!(c.count(ip("2001:db8:1:2::")), None);
+        assert!(c.live.len() == 3, "{:?}", c.live);
     }
 
     #[test]
