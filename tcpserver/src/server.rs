@@ -645,7 +645,14 @@ impl Server {
             host: found.remote_host.as_deref(),
             info: found.info.as_deref(),
         };
-        judge(watched, self.s.opts.allow_missing_rules, &client)
+        let started = Instant::now();
+        let verdict = judge(watched, self.s.opts.allow_missing_rules, &client);
+        // The lookup runs in this loop: a slow disk under the cdb delays
+        // every connection, and the admin should hear of it.
+        if let Some(w) = slow_rules_warning(watched.path(), started.elapsed()) {
+            self.s.log.warning(&w);
+        }
+        verdict
     }
 
     /// Start the child: the handler, or for a denied or dropped
@@ -743,6 +750,20 @@ fn judge(watched: &mut rules::Watched, allow_missing: bool, client: &rules::Clie
             Verdict::Drop(m)
         }
     }
+}
+
+/// A rules lookup taking longer than this gets a warning.
+const SLOW_RULES: Duration = Duration::from_secs(1);
+
+/// The warning for a rules lookup that took `took`, if it was slow.
+fn slow_rules_warning(path: &std::path::Path, took: Duration) -> Option<String> {
+    (took >= SLOW_RULES).then(|| {
+        format!(
+            "reading {} took {} ms; connections waited meanwhile",
+            path.display(),
+            took.as_millis()
+        )
+    })
 }
 
 /// The handler's changes to tcpserver's environment, in 0.88's order:
@@ -1144,6 +1165,16 @@ mod tests {
         assert_eq!(
             judge(&mut w, true, &client("11.0.0.1")),
             Verdict::Drop(want.into_bytes())
+        );
+    }
+
+    #[test]
+    fn slow_rules_lookups_are_reported() {
+        let p = std::path::Path::new("/etc/tcp.smtp.cdb");
+        assert_eq!(slow_rules_warning(p, Duration::from_millis(999)), None);
+        assert_eq!(
+            slow_rules_warning(p, Duration::from_millis(1500)).as_deref(),
+            Some("reading /etc/tcp.smtp.cdb took 1500 ms; connections waited meanwhile")
         );
     }
 
