@@ -126,7 +126,11 @@ fn an_unreadable_cdb_drops_even_with_capital_x() {
     let cdb = dir.path().join("priv.cdb");
     compile_rules(&cdb, RULES);
     std::fs::set_permissions(&cdb, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (out, log) = compare(&["-u", "65534", "-X"], &cdb, Ipv4Addr::LOCALHOST);
+    let (out, log) = compare(
+        &["-u", "65534", "-g", "65534", "-X"],
+        &cdb,
+        Ipv4Addr::LOCALHOST,
+    );
     assert_eq!(out, "");
     assert!(
         log.contains(&format!(
