@@ -9,9 +9,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Record type: an IPv4 address.
 pub const T_A: u16 = 1;
+/// Record type: the name of an address (`in-addr.arpa`, `ip6.arpa`).
 pub const T_PTR: u16 = 12;
+/// Record type: text (what an rblsmtpd list says about a client).
 pub const T_TXT: u16 = 16;
+/// Record type: an IPv6 address.
 pub const T_AAAA: u16 = 28;
 const C_IN: u16 = 1;
 

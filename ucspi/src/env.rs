@@ -32,6 +32,7 @@ impl BaseEnv {
         Self::from_vars(std::env::vars_os(), skip)
     }
 
+    /// [`BaseEnv::capture`] from given variables (tests).
     pub fn from_vars(
         vars: impl IntoIterator<Item = (OsString, OsString)>,
         skip: &[&str],
@@ -59,6 +60,7 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// Room for `n` changes.
     pub fn with_capacity(n: usize) -> Changes {
         Changes {
             items: Vec::with_capacity(n),

@@ -22,6 +22,7 @@
 //! `sys::spawn`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod addr;
 pub mod dns;
