@@ -11,7 +11,6 @@
 //! - [`datetime`]: qmail's GMT dates (`Date:` fields, mbox `From ` lines).
 //! - [`qmail_queue`]: queueing a message through `$QMAILQUEUE` or
 //!   `bin/qmail-queue`, with qmail's exit-code texts.
-//! - [`getopt`]: djb's getopt, for programs with qmail's command lines.
 //! - [`users`]: `users/assign` and `users/cdb` (qmail-newu, qmail-lspawn).
 //!
 //! Everything is bytes: addresses and host names are not always UTF-8.
@@ -21,7 +20,6 @@
 pub mod constmap;
 pub mod datetime;
 pub mod file;
-pub mod getopt;
 pub mod home;
 pub mod qmail_queue;
 pub mod quote;

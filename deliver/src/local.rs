@@ -15,9 +15,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use control::Home;
-use control::getopt::{Getopt, Opt};
 use control::qmail_queue::QueueClient;
 use sys::describe;
+use sys::getopt::{Getopt, Opt};
 
 use crate::dotqmail::{self, Instruction};
 use crate::program::{self, Outcome};

@@ -8,8 +8,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 
-use control::getopt::{Getopt, Opt};
 use sys::describe;
+use sys::getopt::{Getopt, Opt};
 
 /// The usage line, printed with exit 100.
 pub const USAGE: &str = "preline: usage: preline cmd [ arg ... ]";

@@ -19,9 +19,9 @@ use std::ffi::OsString;
 use std::io::{self, BufRead, Write};
 use std::os::unix::ffi::OsStringExt;
 
-use control::getopt::{Getopt, Opt};
 use control::qmail_queue::QueueClient;
 use control::{ConstMap, Home};
+use sys::getopt::{Getopt, Opt};
 
 use crate::headerbody::{Event, HeaderBody};
 use crate::hfield::{self, Field};

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
-use control::getopt::{Getopt, Opt};
+use sys::getopt::{Getopt, Opt};
 
 /// The usage line, printed with exit 100.
 pub const USAGE: &str =
@@ -127,7 +127,7 @@ pub fn plan_from_env() -> Plan {
     let mut argv = std::env::args_os();
     let progname = argv
         .next()
-        .map(|a| control::getopt::progname(&a))
+        .map(|a| sys::getopt::progname(&a))
         .unwrap_or_default();
     plan(
         &progname,

@@ -63,96 +63,74 @@ pub enum Decision {
     NotFound,
 }
 
-/// Why a lookup or a compile failed. Lookups only ever return `Io`.
+/// Why a compile failed (tcprules' job). Lookups fail only on reading the
+/// cdb and return [`io::Error`]s: the errno djb's code would see (EPROTO
+/// for a truncated file, EINVAL for an empty one). The wording of either
+/// for a user is the program's (tcprules, tcpserver), in djb's words.
 #[derive(Debug)]
-pub enum Error {
-    /// The cdb could not be opened or read (errno as djb's code would
-    /// see it: EPROTO for a truncated file, EINVAL for an empty one).
-    Io(io::Error),
-    /// tcprules: a line it cannot parse (trailing blanks stripped, as
-    /// 0.88 prints it).
+pub enum CompileError {
+    /// A line it cannot parse (trailing blanks stripped, as 0.88 prints
+    /// it).
     Parse(Vec<u8>),
-    /// tcprules: the temporary file could not be created.
+    /// The temporary file could not be created.
     Create(PathBuf, io::Error),
-    /// tcprules: writing or syncing the temporary file failed.
+    /// Writing or syncing the temporary file failed.
     Write(PathBuf, io::Error),
-    /// tcprules: reading the rules text failed.
+    /// Reading the rules text failed.
     Input(io::Error),
-    /// tcprules: the temporary file could not be renamed over the cdb.
+    /// The temporary file could not be renamed over the cdb.
     Move {
         tmp: PathBuf,
         cdb: PathBuf,
         err: io::Error,
     },
+    /// Making the cdb in memory or in a writer failed (too big: ENOMEM,
+    /// or the writer's error); [`compile`] reports this as `Write`.
+    Cdb(io::Error),
 }
 
-impl Error {
-    /// The message after `tcprules: fatal: `, as raw bytes: 0.88 prints a
-    /// bad line as it is (up to a NUL byte, being C), not as UTF-8.
-    pub fn message(&self) -> Vec<u8> {
-        use std::os::unix::ffi::OsStrExt;
-        let d = sys::errstr::describe;
-        let mut m = Vec::new();
-        match self {
-            Error::Io(e) => m.extend_from_slice(d(e).as_bytes()),
-            Error::Parse(line) => {
-                m.extend_from_slice(b"unable to parse this line: ");
-                let end = line.iter().position(|&c| c == 0).unwrap_or(line.len());
-                m.extend_from_slice(&line[..end]);
-            }
-            Error::Create(p, e) => {
-                m.extend_from_slice(b"unable to create ");
-                m.extend_from_slice(p.as_os_str().as_bytes());
-                m.extend_from_slice(b": ");
-                m.extend_from_slice(d(e).as_bytes());
-            }
-            Error::Write(p, e) => {
-                m.extend_from_slice(b"unable to write to ");
-                m.extend_from_slice(p.as_os_str().as_bytes());
-                m.extend_from_slice(b": ");
-                m.extend_from_slice(d(e).as_bytes());
-            }
-            Error::Input(e) => {
-                m.extend_from_slice(b"unable to read input: ");
-                m.extend_from_slice(d(e).as_bytes());
-            }
-            Error::Move { tmp, cdb, err } => {
-                m.extend_from_slice(b"unable to move ");
-                m.extend_from_slice(tmp.as_os_str().as_bytes());
-                m.extend_from_slice(b" to ");
-                m.extend_from_slice(cdb.as_os_str().as_bytes());
-                m.extend_from_slice(b": ");
-                m.extend_from_slice(d(err).as_bytes());
-            }
-        }
-        m
-    }
-
+impl CompileError {
     /// The exit code the original uses: 100 for a bad line, 111 for a
     /// system error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Parse(_) => 100,
+            CompileError::Parse(_) => 100,
             _ => 111,
         }
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for CompileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.message()))
+        match self {
+            CompileError::Parse(line) => write!(
+                f,
+                "unable to parse this line: {}",
+                String::from_utf8_lossy(line)
+            ),
+            CompileError::Create(p, e) => write!(f, "unable to create {}: {e}", p.display()),
+            CompileError::Write(p, e) => write!(f, "unable to write to {}: {e}", p.display()),
+            CompileError::Input(e) => write!(f, "unable to read input: {e}"),
+            CompileError::Move { tmp, cdb, err } => write!(
+                f,
+                "unable to move {} to {}: {err}",
+                tmp.display(),
+                cdb.display()
+            ),
+            CompileError::Cdb(e) => write!(f, "unable to make cdb: {e}"),
+        }
     }
 }
 
-impl std::error::Error for Error {
+impl std::error::Error for CompileError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e)
-            | Error::Create(_, e)
-            | Error::Write(_, e)
-            | Error::Input(e)
-            | Error::Move { err: e, .. } => Some(e),
-            Error::Parse(_) => None,
+            CompileError::Cdb(e)
+            | CompileError::Create(_, e)
+            | CompileError::Write(_, e)
+            | CompileError::Input(e)
+            | CompileError::Move { err: e, .. } => Some(e),
+            CompileError::Parse(_) => None,
         }
     }
 }

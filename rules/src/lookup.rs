@@ -30,12 +30,13 @@
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use ipnet::IpNet;
 
 use crate::cdb_read::{Cdb, FileSource, Source, hash, hash_from};
 use crate::netindex::{Lengths, NetIndex};
-use crate::{Client, Decision, Error, cidr, data};
+use crate::{Client, Decision, cidr, data};
 
 /// The record that decided a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +62,11 @@ impl Match {
 ///
 /// `Decision::NotFound` when no key matched (tcpserver then allows the
 /// client with no variables). A missing, unreadable or corrupt cdb is an
-/// `Error::Io` carrying the errno djb's code would report (ENOENT, EACCES,
+/// `io::Error` carrying the errno djb's code would report (ENOENT, EACCES,
 /// EPROTO for a truncated file, EINVAL for an empty one).
-pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
-    let src = FileSource::open(path).map_err(Error::Io)?;
-    let hit = search(&mut Cdb::new(src), client, Lengths::ALL).map_err(Error::Io)?;
+pub fn lookup(path: &Path, client: &Client<'_>) -> io::Result<Decision> {
+    let src = FileSource::open(path)?;
+    let hit = search(&mut Cdb::new(src), client, Lengths::ALL)?;
     Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
 }
 
@@ -73,17 +74,13 @@ pub fn lookup(path: &Path, client: &Client<'_>) -> Result<Decision, Error> {
 /// long-running caller: only the network lengths the file has are tried,
 /// if the file opened now is the one indexed (else all of them, as
 /// [`lookup`]). The answer is always [`lookup`]'s.
-pub fn lookup_indexed(
-    path: &Path,
-    client: &Client<'_>,
-    index: &NetIndex,
-) -> Result<Decision, Error> {
-    let src = FileSource::open(path).map_err(Error::Io)?;
+pub fn lookup_indexed(path: &Path, client: &Client<'_>, index: &NetIndex) -> io::Result<Decision> {
+    let src = FileSource::open(path)?;
     let lengths = match src.metadata() {
         Ok(m) => index.lengths_for(&m),
         Err(_) => Lengths::ALL,
     };
-    let hit = search(&mut Cdb::new(src), client, lengths).map_err(Error::Io)?;
+    let hit = search(&mut Cdb::new(src), client, lengths)?;
     Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
 }
 
@@ -93,14 +90,33 @@ pub fn lookup_indexed(
 /// Every lookup still opens the file afresh, so a cdb `tcprules` has just
 /// renamed into place counts from the next connection. When the file
 /// opened is not the one indexed (first use, or recompiled since), it is
-/// scanned once, through the descriptor just opened, before the lookup:
-/// a client that matches no rule then costs only the probes for network
+/// scanned once, in a thread of its own, through a duplicate of the
+/// descriptor just opened: a lookup never waits for a scan (a huge cdb,
+/// or a slow disk, would stall every connection of a single-threaded
+/// caller). Until the new index arrives, lookups try every network length;
+/// afterwards, a client that matches no rule costs only the probes for
 /// lengths the file really has, instead of all 32 (128 for IPv6). The
-/// answers are always [`lookup`]'s.
-#[derive(Debug, Clone)]
+/// answers are always [`lookup`]'s. One scan runs at a time; a file whose
+/// scan failed is not scanned again until it changes.
+///
+/// The scan thread only reads the file; a signal may be delivered to it,
+/// which a self-pipe handler does not mind.
+#[derive(Debug)]
 pub struct Watched {
     path: PathBuf,
     index: Option<NetIndex>,
+    scan: Option<Scan>,
+    /// The file whose scan failed (a broken cdb), not to be scanned again.
+    failed: Option<NetIndex>,
+}
+
+/// A scan under way in its own thread.
+#[derive(Debug)]
+struct Scan {
+    rx: mpsc::Receiver<io::Result<NetIndex>>,
+    /// What the scanned file was when the scan started (its lengths are
+    /// meaningless), to tell a failure of which file it was.
+    of: NetIndex,
 }
 
 impl Watched {
@@ -109,6 +125,8 @@ impl Watched {
         Watched {
             path: path.into(),
             index: None,
+            scan: None,
+            failed: None,
         }
     }
 
@@ -117,35 +135,76 @@ impl Watched {
         &self.path
     }
 
+    /// Whether the index is of the file as it was at the last lookup
+    /// (tests; a caller never needs to know).
+    pub fn is_indexed(&mut self) -> bool {
+        self.collect();
+        self.index.is_some() && self.scan.is_none()
+    }
+
+    /// Take what a finished scan found.
+    fn collect(&mut self) {
+        let Some(scan) = &self.scan else {
+            return;
+        };
+        match scan.rx.try_recv() {
+            Err(mpsc::TryRecvError::Empty) => {}
+            Ok(Ok(ix)) => {
+                self.index = Some(ix);
+                self.scan = None;
+            }
+            Ok(Err(_)) | Err(mpsc::TryRecvError::Disconnected) => {
+                self.failed = self.scan.take().map(|s| s.of);
+            }
+        }
+    }
+
+    /// Start scanning `src`'s file, unless a scan runs or it failed.
+    fn start_scan(&mut self, src: &FileSource, m: &std::fs::Metadata) {
+        if self.scan.is_some() || self.failed.as_ref().is_some_and(|f| f.is_of(m)) {
+            return;
+        }
+        let Ok(file) = src.file().try_clone() else {
+            return;
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("rules-index".into())
+            .spawn(move || {
+                let _ = tx.send(NetIndex::scan_file(&file));
+            });
+        if spawned.is_ok() {
+            self.scan = Some(Scan {
+                rx,
+                of: NetIndex::identity(m),
+            });
+        }
+    }
+
     /// Look `client` up, as [`lookup`].
-    pub fn lookup(&mut self, client: &Client<'_>) -> Result<Decision, Error> {
-        let src = FileSource::open(&self.path).map_err(Error::Io)?;
+    pub fn lookup(&mut self, client: &Client<'_>) -> io::Result<Decision> {
+        self.collect();
+        let src = FileSource::open(&self.path)?;
         let lengths = match src.metadata() {
             Ok(m) => match &self.index {
                 Some(ix) if ix.is_of(&m) => ix.lengths(),
-                // A file that fails the scan is looked up the slow way;
-                // its read errors surface from the lookup itself.
-                _ => match NetIndex::scan_file(src.file()) {
-                    Ok(ix) => {
-                        let l = ix.lengths();
-                        self.index = Some(ix);
-                        l
-                    }
-                    Err(_) => Lengths::ALL,
-                },
+                _ => {
+                    self.start_scan(&src, &m);
+                    Lengths::ALL
+                }
             },
             Err(_) => Lengths::ALL,
         };
-        let hit = search(&mut Cdb::new(src), client, lengths).map_err(Error::Io)?;
+        let hit = search(&mut Cdb::new(src), client, lengths)?;
         Ok(hit.map_or(Decision::NotFound, |h| data::decide(&h.data)))
     }
 }
 
 /// Like [`lookup`], but return the matching key and its raw data (for
 /// tcprulescheck); `None` when nothing matched.
-pub fn find(path: &Path, client: &Client<'_>) -> Result<Option<Match>, Error> {
-    let src = FileSource::open(path).map_err(Error::Io)?;
-    let hit = search(&mut Cdb::new(src), client, Lengths::ALL).map_err(Error::Io)?;
+pub fn find(path: &Path, client: &Client<'_>) -> io::Result<Option<Match>> {
+    let src = FileSource::open(path)?;
+    let hit = search(&mut Cdb::new(src), client, Lengths::ALL)?;
     Ok(hit.map(Hit::into_match))
 }
 
@@ -595,9 +654,7 @@ mod tests {
         let mut w = Watched::new(&p);
         let c = client("10.2.3.4", None, None);
         // Missing file: the same error as lookup, and nothing cached.
-        assert!(
-            matches!(w.lookup(&c), Err(Error::Io(e)) if e.raw_os_error() == Some(libc::ENOENT))
-        );
+        assert!(matches!(w.lookup(&c), Err(e) if e.raw_os_error() == Some(libc::ENOENT)));
         let text = b"10.0.0.0/8:allow,N=\"8\"\n2001:db8::/32:deny\n:allow,N=\"d\"\n";
         std::fs::write(&p, crate::compile_bytes(text).unwrap()).unwrap();
         for ip in ["10.2.3.4", "11.0.0.1", "2001:db8::1", "::1", "1.2.3.4"] {
@@ -617,9 +674,56 @@ mod tests {
         std::fs::write(&tmp, &SAMPLE[..100]).unwrap();
         std::fs::rename(&tmp, &p).unwrap();
         let c = client("127.0.0.1", None, None);
-        assert!(
-            matches!(w.lookup(&c), Err(Error::Io(e)) if e.raw_os_error() == Some(libc::EPROTO))
+        assert!(matches!(w.lookup(&c), Err(e) if e.raw_os_error() == Some(libc::EPROTO)));
+    }
+
+    /// Poll `f` for up to ten seconds.
+    fn eventually(mut f: impl FnMut() -> bool) -> bool {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < end {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        false
+    }
+
+    #[test]
+    fn watched_indexes_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.cdb");
+        let tmp = dir.path().join("r.tmp");
+        let mut w = Watched::new(&p);
+        let c = client("10.2.3.4", None, None);
+        std::fs::write(&p, crate::compile_bytes(b"10.0.0.0/8:deny\n").unwrap()).unwrap();
+        assert_eq!(w.lookup(&c).unwrap(), Decision::Deny);
+        assert!(eventually(|| w.is_indexed()), "the index never came");
+        assert_eq!(w.index.as_ref().unwrap().lengths().v4, 1 << 8);
+        // Replaced: the old index is not used for the new file, whose
+        // own index follows.
+        std::fs::write(&tmp, crate::compile_bytes(b"10.2.0.0/16:deny\n").unwrap()).unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        assert_eq!(w.lookup(&c).unwrap(), Decision::Deny);
+        assert_eq!(
+            w.lookup(&client("10.3.0.1", None, None)).unwrap(),
+            Decision::NotFound
         );
+        assert!(eventually(|| w.is_indexed()), "the new index never came");
+        assert_eq!(w.index.as_ref().unwrap().lengths().v4, 1 << 16);
+        // A file whose records are cut short: the lookup still answers
+        // from its hash tables, the scan fails once and is not retried.
+        let mut broken = crate::compile_bytes(b"1.2.3.4:deny\n").unwrap();
+        broken[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&tmp, &broken).unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        let _ = w.lookup(&c);
+        assert!(eventually(|| {
+            w.collect();
+            w.failed.is_some()
+        }));
+        let _ = w.lookup(&c);
+        assert!(w.scan.is_none(), "a failed file is scanned again");
     }
 
     #[test]
@@ -628,7 +732,7 @@ mod tests {
         let p = dir.path().join("r.cdb");
         let c = client("1.2.3.4", None, None);
         let e = lookup(&p, &c).unwrap_err();
-        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::ENOENT)));
+        assert!(matches!(&e, io if io.raw_os_error() == Some(libc::ENOENT)));
         std::fs::write(&p, cdb(&[(b"1.2.3.4", b"D\0")])).unwrap();
         assert_eq!(lookup(&p, &c).unwrap(), Decision::Deny);
         std::fs::write(&p, cdb(&[(b"1.2.3.", b"+A=b\0")])).unwrap();
@@ -642,9 +746,9 @@ mod tests {
         assert_eq!(lookup(&p, &c).unwrap(), Decision::NotFound);
         std::fs::write(&p, b"").unwrap();
         let e = lookup(&p, &c).unwrap_err();
-        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::EINVAL)));
+        assert!(matches!(&e, io if io.raw_os_error() == Some(libc::EINVAL)));
         std::fs::write(&p, &SAMPLE[..100]).unwrap();
         let e = lookup(&p, &client("127.0.0.1", None, None)).unwrap_err();
-        assert!(matches!(&e, Error::Io(io) if io.raw_os_error() == Some(libc::EPROTO)));
+        assert!(matches!(&e, io if io.raw_os_error() == Some(libc::EPROTO)));
     }
 }

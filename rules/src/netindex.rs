@@ -142,6 +142,15 @@ impl NetIndex {
         }
     }
 
+    /// An index that knows only which file `m` is, with no lengths: a
+    /// marker for "this file" (one whose scan failed), never for lookups.
+    pub(crate) fn identity(m: &Metadata) -> NetIndex {
+        NetIndex {
+            id: FileId::of(m),
+            lengths: Lengths::NONE,
+        }
+    }
+
     /// The index is of the file `opened` (its fstat).
     pub fn is_of(&self, opened: &Metadata) -> bool {
         FileId::of(opened) == self.id

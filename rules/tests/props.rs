@@ -7,7 +7,10 @@ use std::fs;
 
 use proptest::prelude::*;
 use rules::cdb_read::{Cdb, records};
-use rules::{Client, Error, NetIndex, compile, compile_bytes, find_in, lookup, lookup_indexed};
+use rules::{
+    Client, CompileError as Error, NetIndex, compile, compile_bytes, find_in, lookup,
+    lookup_indexed,
+};
 
 /// A byte-string strategy (one type for literals of any length).
 fn j(b: &'static [u8]) -> Just<&'static [u8]> {

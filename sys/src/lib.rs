@@ -13,6 +13,8 @@
 //!   taking inherited ones, exec with a descriptor map.
 //! - [`sigexit`]: signals that end the process with a chosen exit code.
 //! - [`mmap`]: a whole file mapped read-only (cdb lookups).
+//! - [`getopt`]: djb's getopt and its complaints, for every program whose
+//!   command line is djb's (tcpserver, tcp-env, qmail-local, sendmail...).
 //!
 //! Every `unsafe` block of the workspace that is not in a crate's own
 //! small wrapper lives here, each with a `// SAFETY:` comment.
@@ -20,6 +22,7 @@
 pub mod activation;
 pub mod errstr;
 pub mod fds;
+pub mod getopt;
 pub mod mmap;
 pub mod privs;
 pub mod selfpipe;

@@ -12,7 +12,8 @@
 //!
 //! Beyond qmail: an IPv6 socket gets PROTO=TCP6 and the TCP6* copies, as
 //! under tcpserver; an IPv4 client on a dual-stack socket looks IPv4.
-//! DNS and ident are tcpserver's (`$DNSCACHEIP` or resolv.conf).
+//! DNS, ident and the variables' names are the `ucspi` crate's, shared
+//! with tcpserver (`$DNSCACHEIP` or resolv.conf).
 
 #![forbid(unsafe_code)]
 
@@ -21,14 +22,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
-use control::getopt::{Getopt, Opt};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{SockaddrStorage, getpeername, getsockname};
+use sys::getopt::{Getopt, Opt};
 use sys::spawn::{Action, CStrArray, Child, Exec};
-use tcpserver::addr;
-use tcpserver::dns;
-use tcpserver::ident::Ident;
-use tcpserver::resolver::Resolver;
+use ucspi::env::{Connection, Order, Vars};
+use ucspi::ident::Ident;
+use ucspi::resolver::{self, Resolver};
 
 /// qmail's remoteinfo keeps up to 998 bytes of an ident answer.
 const IDENT_MAX: usize = 997;
@@ -64,6 +64,15 @@ impl Environ {
     }
 }
 
+impl Vars for Environ {
+    fn set(&mut self, name: &[u8], value: Option<&[u8]>) {
+        match value {
+            Some(v) => self.put(name, v),
+            None => self.unset(name),
+        }
+    }
+}
+
 fn sockaddr(s: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = s.as_sockaddr_in() {
         return Some(SocketAddr::from((v4.ip(), v4.port())));
@@ -75,14 +84,7 @@ fn sockaddr(s: &SockaddrStorage) -> Option<SocketAddr> {
 /// qmail's `dns_ptr`: the name, `softdnserror` when no server answered,
 /// `None` when there is no name.
 fn ptr(resolver: &mut Resolver, ip: IpAddr) -> Option<Vec<u8>> {
-    match resolver.resolve_blocking(&dns::reverse_name(ip), dns::T_PTR) {
-        Err(_) => Some(b"softdnserror".to_vec()),
-        Ok(p) => match dns::ptr_answer(&p) {
-            Ok(Some(wire)) => Some(dns::to_dotted(&wire)),
-            Ok(None) => None,
-            Err(_) => Some(b"softdnserror".to_vec()),
-        },
-    }
+    ucspi::lookup::name_of(resolver, ip).unwrap_or_else(|_| Some(b"softdnserror".to_vec()))
 }
 
 /// djb's `scan_ulong`: leading digits, 0 if none.
@@ -108,63 +110,31 @@ pub fn set_variables(env: &mut Environ, remote_info: bool, timeout: u64) -> Resu
         .ok()
         .and_then(|s| sockaddr(&s))
         .ok_or(NotASocket)?;
-    let v6 = addr::unmap(remote.ip()).is_ipv6();
     let dnscacheip = std::env::var("DNSCACHEIP").ok();
-    let mut resolver =
-        Resolver::with_timeouts(dnscacheip.as_deref(), tcpserver::resolver::LIBC_TIMEOUTS);
-
-    env.put(b"PROTO", if v6 { b"TCP6" } else { b"TCP" });
-    let lport = local.port().to_string();
-    let lip = addr::show(local.ip());
-    env.put(b"TCPLOCALPORT", lport.as_bytes());
-    env.put(b"TCPLOCALIP", lip.as_bytes());
-    let lhost = ptr(&mut resolver, addr::unmap(local.ip()));
-    match &lhost {
-        Some(h) => env.put(b"TCPLOCALHOST", h),
-        None => env.unset(b"TCPLOCALHOST"),
-    }
-    let rport = remote.port().to_string();
-    let rip = addr::show(remote.ip());
-    env.put(b"TCPREMOTEPORT", rport.as_bytes());
-    env.put(b"TCPREMOTEIP", rip.as_bytes());
-    let rhost = ptr(&mut resolver, addr::unmap(remote.ip()));
-    match &rhost {
-        Some(h) => env.put(b"TCPREMOTEHOST", h),
-        None => env.unset(b"TCPREMOTEHOST"),
-    }
-    env.unset(b"TCPREMOTEINFO");
-    let mut info = None;
-    if remote_info {
-        let mut id = Ident::start_with_max(
+    let mut resolver = Resolver::with_timeouts(dnscacheip.as_deref(), resolver::LIBC_TIMEOUTS);
+    // qmail looks the names up in this order, the local one first.
+    let lhost = ptr(&mut resolver, ucspi::addr::unmap(local.ip()));
+    let rhost = ptr(&mut resolver, ucspi::addr::unmap(remote.ip()));
+    let info = if remote_info {
+        Ident::start_with_max(
             local,
             remote,
             Duration::from_secs(timeout),
             Instant::now(),
             IDENT_MAX,
-        );
-        info = id.finish_blocking();
-        if let Some(i) = &info {
-            let end = i.iter().position(|&b| b == 0).unwrap_or(i.len());
-            env.put(b"TCPREMOTEINFO", &i[..end]);
-        }
-    }
-    if v6 {
-        let copies: [(&[u8], Option<&[u8]>); 7] = [
-            (b"TCP6LOCALIP", Some(lip.as_bytes())),
-            (b"TCP6LOCALPORT", Some(lport.as_bytes())),
-            (b"TCP6LOCALHOST", lhost.as_deref()),
-            (b"TCP6REMOTEIP", Some(rip.as_bytes())),
-            (b"TCP6REMOTEPORT", Some(rport.as_bytes())),
-            (b"TCP6REMOTEHOST", rhost.as_deref()),
-            (b"TCP6REMOTEINFO", info.as_deref()),
-        ];
-        for (k, v) in copies {
-            match v {
-                Some(v) => env.put(k, v),
-                None => env.unset(k),
-            }
-        }
-    }
+        )
+        .finish_blocking()
+    } else {
+        None
+    };
+    let c = Connection {
+        local,
+        remote,
+        local_host: lhost.as_deref(),
+        remote_host: rhost.as_deref(),
+        remote_info: info.as_deref(),
+    };
+    ucspi::env::connection(&c, Order::QmailTcpEnv, env);
     Ok(())
 }
 
@@ -174,14 +144,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let mut remote_info = true;
     let mut timeout = 30;
     let mut g = Getopt::new(args, "rRt:");
-    for o in g.by_ref() {
+    while let Some(o) = g.next() {
         match o {
             Opt::Found(b'r', _) => remote_info = true,
             Opt::Found(b'R', _) => remote_info = false,
             Opt::Found(b't', Some(v)) => timeout = scan_ulong(&v),
             Opt::Found(..) => {}
             // qmail's getopt complains and tcp-env carries on.
-            Opt::Bad(c) => eprintln!("tcp-env: illegal option -- {}", c as char),
+            Opt::Bad(c) => eprintln!("tcp-env: {}", g.complaint(c)),
         }
     }
     let argv = g.operands();
@@ -216,7 +186,7 @@ fn exec(argv: &[Vec<u8>], env: &Environ) -> i32 {
         .iter()
         .filter_map(|e| CString::new(e.as_slice()).ok())
         .collect();
-    let paths = tcpserver::server::path_candidates(
+    let paths = ucspi::path::path_candidates(
         std::ffi::OsStr::from_bytes(&argv[0]),
         std::env::var_os("PATH").as_deref(),
     );

@@ -49,6 +49,45 @@ fn operands(name: &'static str, args: impl IntoIterator<Item = OsString>) -> Opt
     )
 }
 
+/// The message after `tcprules: fatal: `, in djb's words, as raw bytes:
+/// 0.88 prints a bad line as it is (up to a NUL byte, being C), not as
+/// UTF-8.
+pub fn message(e: &rules::CompileError) -> Vec<u8> {
+    use rules::CompileError as E;
+    let d = sys::errstr::describe;
+    let mut m = Vec::new();
+    let mut path_err = |what: &[u8], p: &std::path::Path, e: &io::Error| {
+        m.extend_from_slice(what);
+        m.extend_from_slice(p.as_os_str().as_bytes());
+        m.extend_from_slice(b": ");
+        m.extend_from_slice(d(e).as_bytes());
+    };
+    match e {
+        E::Create(p, e) => path_err(b"unable to create ", p, e),
+        E::Write(p, e) => path_err(b"unable to write to ", p, e),
+        E::Parse(line) => {
+            m.extend_from_slice(b"unable to parse this line: ");
+            let end = line.iter().position(|&c| c == 0).unwrap_or(line.len());
+            m.extend_from_slice(&line[..end]);
+        }
+        E::Input(e) => {
+            m.extend_from_slice(b"unable to read input: ");
+            m.extend_from_slice(d(e).as_bytes());
+        }
+        E::Move { tmp, cdb, err } => {
+            m.extend_from_slice(b"unable to move ");
+            m.extend_from_slice(tmp.as_os_str().as_bytes());
+            m.extend_from_slice(b" to ");
+            m.extend_from_slice(cdb.as_os_str().as_bytes());
+            m.extend_from_slice(b": ");
+            m.extend_from_slice(d(err).as_bytes());
+        }
+        // compile() reports cdb errors as Write; kept for completeness.
+        E::Cdb(e) => m.extend_from_slice(d(e).as_bytes()),
+    }
+    m
+}
+
 fn die(prefix: &[u8], msg: &[u8], code: i32) -> i32 {
     let mut line = prefix.to_vec();
     line.extend_from_slice(msg);
@@ -67,7 +106,7 @@ pub fn tcprules_main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let mut input = io::BufReader::with_capacity(1 << 16, io::stdin().lock());
     match rules::compile(&mut input, &PathBuf::from(cdb), &PathBuf::from(tmp)) {
         Ok(()) => 0,
-        Err(e) => die(b"tcprules: fatal: ", &e.message(), e.exit_code()),
+        Err(e) => die(b"tcprules: fatal: ", &message(&e), e.exit_code()),
     }
 }
 
@@ -97,7 +136,7 @@ pub fn tcprulescheck_main(args: impl IntoIterator<Item = OsString>) -> i32 {
             let mut msg = b"unable to read ".to_vec();
             msg.extend_from_slice(cdb.as_bytes());
             msg.extend_from_slice(b": ");
-            msg.extend_from_slice(&e.message());
+            msg.extend_from_slice(sys::errstr::describe(&e).as_bytes());
             die(b"tcprulescheck: fatal: ", &msg, 111)
         }
     }
@@ -105,7 +144,7 @@ pub fn tcprulescheck_main(args: impl IntoIterator<Item = OsString>) -> i32 {
 
 /// tcprulescheck's output for `client`, byte for byte as 0.88's for IPv4
 /// (IPv6 and CIDR keys are shown readably: `::1`, `10.0.0.0/8`).
-pub fn check(cdb: &std::path::Path, client: &rules::Client<'_>) -> Result<Vec<u8>, rules::Error> {
+pub fn check(cdb: &std::path::Path, client: &rules::Client<'_>) -> io::Result<Vec<u8>> {
     Ok(match rules::find(cdb, client)? {
         Some(m) => rules::data::report(&m.shown, &m.data),
         None => rules::data::REPORT_DEFAULT.to_vec(),
@@ -119,6 +158,44 @@ mod tests {
     fn ops(args: &[&str]) -> Option<Vec<String>> {
         operands("tcprules", args.iter().map(OsString::from))
             .map(|v| v.into_iter().map(|s| s.into_string().unwrap()).collect())
+    }
+
+    #[test]
+    fn messages_in_djbs_words() {
+        use rules::CompileError as E;
+        let enoent = || io::Error::from_raw_os_error(libc::ENOENT);
+        let cases: [(E, &[u8]); 5] = [
+            (
+                E::Parse(b"1.2.3.4:bogus\0tail".to_vec()),
+                b"unable to parse this line: 1.2.3.4:bogus",
+            ),
+            (
+                E::Create("t.tmp".into(), enoent()),
+                b"unable to create t.tmp: file does not exist",
+            ),
+            (
+                E::Write("t.tmp".into(), io::Error::from_raw_os_error(libc::ENOSPC)),
+                b"unable to write to t.tmp: out of disk space",
+            ),
+            (
+                E::Input(enoent()),
+                b"unable to read input: file does not exist",
+            ),
+            (
+                E::Move {
+                    tmp: "t.tmp".into(),
+                    cdb: "t.cdb".into(),
+                    err: enoent(),
+                },
+                b"unable to move t.tmp to t.cdb: file does not exist",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(
+                String::from_utf8_lossy(&message(&e)),
+                String::from_utf8_lossy(want)
+            );
+        }
     }
 
     #[test]

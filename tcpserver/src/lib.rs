@@ -3,24 +3,17 @@
 //!
 //! Where things are:
 //! - [`options`]: the command line (djb's getopt rules, 0.88's usage).
-//! - [`addr`]: the host and port operands, addresses as shown.
 //! - [`server`]: the poll loop: accept, lookups, rules, log, fork+exec.
-//! - [`dns`], [`resolver`]: djb-style DNS (packets; non-blocking queries).
-//! - [`ident`]: RFC 1413 for TCPREMOTEINFO.
-//! - [`env`]: the handler's environment in `pathexec` order.
 //! - [`log`]: the log lines and `safecats`.
 //!
-//! The child between fork and exec is `sys::spawn`'s.
+//! Addresses, DNS, ident and the connection's environment are the
+//! `ucspi` crate's (shared with tcp-env); the child between fork and
+//! exec is `sys::spawn`'s.
 
 #![forbid(unsafe_code)]
 
-pub mod addr;
-pub mod dns;
-pub mod env;
-pub mod ident;
 pub mod log;
 pub mod options;
-pub mod resolver;
 pub mod server;
 
 use std::ffi::{CString, OsString};
@@ -32,11 +25,12 @@ use std::os::unix::ffi::OsStrExt;
 use nix::sys::signal::Signal;
 use socket2::{Domain, Socket, Type};
 
-use addr::Host;
 use log::Log;
 use options::{Options, Verbosity};
 use server::{Listener, Server, Setup};
 use sys::spawn::Method;
+use ucspi::addr::{self, Host};
+use ucspi::env;
 
 /// Run tcpserver with `args` (without the program name); returns only on
 /// a startup error (the exit code).
@@ -117,11 +111,16 @@ fn start(opts: Options) -> i32 {
         if let Err(e) = sys::privs::set_gid(opts.gid) {
             log.fatal(&format!("unable to set gid: {}", sys::describe(&e)));
         }
-    } else if opts.uid != 0
-        && sys::privs::is_root()
-        && let Err(e) = sys::privs::set_gid(nix::unistd::getegid().as_raw())
-    {
-        log.fatal(&format!("unable to set gid: {}", sys::describe(&e)));
+    } else if opts.uid != 0 && sys::privs::is_root() {
+        let gid = nix::unistd::getegid().as_raw();
+        if let Err(e) = sys::privs::set_gid(gid) {
+            log.fatal(&format!("unable to set gid: {}", sys::describe(&e)));
+        }
+        // 0.88 does the same, and command lines must keep working; but a
+        // handler in group 0 can read and write what root's group may.
+        if gid == 0 {
+            log.warning("-u without -g: the handler keeps group 0 (give -g)");
+        }
     }
     if opts.uid != 0
         && let Err(e) = sys::privs::set_uid(opts.uid)
@@ -173,7 +172,7 @@ fn start(opts: Options) -> i32 {
             .iter()
             .filter_map(|a| CString::new(a.as_bytes()).ok())
             .collect(),
-        paths: server::path_candidates(prog, std::env::var_os("PATH").as_deref()),
+        paths: ucspi::path::path_candidates(prog, std::env::var_os("PATH").as_deref()),
         exec_failed,
         fds_failed,
         child_mask: server::child_mask(),
@@ -199,40 +198,17 @@ fn host_address(opts: &Options, log: &Log, dnscacheip: Option<&str>) -> (IpAddr,
 /// A host name to one IPv4 address, through DNS only, as 0.88.
 fn resolve_host(name: &[u8], log: &Log, dnscacheip: Option<&str>) -> IpAddr {
     let shown = String::from_utf8_lossy(name).into_owned();
-    if let Some(bytes) = dns::ip4_literal(name) {
-        return match bytes.get(..4) {
-            Some(b) => IpAddr::from([b[0], b[1], b[2], b[3]]),
+    let mut resolver = ucspi::resolver::Resolver::new(dnscacheip);
+    match ucspi::lookup::ip4_qualify(&mut resolver, name) {
+        Ok(found) => match found.first() {
+            Some(&ip) => ip,
             None => log.fatal(&format!("no IP address for {shown}")),
-        };
+        },
+        Err(e) => log.fatal(&format!(
+            "temporarily unable to figure out IP address for {shown}: {}",
+            sys::describe(&e)
+        )),
     }
-    let conf = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-    let localdomain = std::env::var_os("LOCALDOMAIN");
-    let hostname = std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default();
-    let search = addr::search_domains(
-        localdomain.as_deref().map(OsStrExt::as_bytes),
-        &conf,
-        hostname.trim_ascii(),
-    );
-    let mut resolver = resolver::Resolver::new(dnscacheip);
-    for candidate in addr::qualify(name, &search) {
-        let Some(wire) = dns::from_dotted(&candidate) else {
-            continue;
-        };
-        let packet = match resolver.resolve_blocking(&wire, dns::T_A) {
-            Ok(p) => p,
-            Err(e) => log.fatal(&format!(
-                "temporarily unable to figure out IP address for {shown}: {}",
-                sys::describe(&e)
-            )),
-        };
-        if let Some(ip) = dns::addr_answers(&packet, dns::T_A)
-            .ok()
-            .and_then(|a| a.first().copied())
-        {
-            return ip;
-        }
-    }
-    log.fatal(&format!("no IP address for {shown}"))
 }
 
 fn bind(opts: &Options, port: u16, log: &Log, dnscacheip: Option<&str>) -> Listener {

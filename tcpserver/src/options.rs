@@ -1,8 +1,10 @@
-//! The command line of tcpserver 0.88, parsed with clap but judged like
-//! djb's getopt: options stop at the first operand, clustering (`-vRHl0`)
-//! and attached arguments (`-c20`) work, an option's argument may start
-//! with a dash (`-x -X` names the file `-X`), and when options contradict
-//! each other (`-v -q`, `-u 5 -U`) the later one wins.
+//! The command line of tcpserver 0.88, read with djb's getopt
+//! (`sys::getopt`, the one every djb-style program here uses): options
+//! stop at the first operand, clustering (`-vRHl0`) and attached
+//! arguments (`-c20`) work, an option's argument may start with a dash
+//! (`-x -X` names the file `-X`), and when options contradict each other
+//! (`-v -q`, `-u 5 -U`) the later one wins. A bad option gets getopt's
+//! complaint and the usage line, exit 100.
 //!
 //! Deliberate difference: `-c`, `-u`, `-g`, `-b`, `-t` and `-C` must be
 //! numbers. 0.88 reads a number prefix and silently takes 0 otherwise, so
@@ -12,21 +14,14 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-use clap::parser::ValueSource;
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use sys::getopt::{Getopt, Opt};
 
 /// The usage line of 0.88, byte for byte (printed after `tcpserver: `).
 pub const USAGE: &str = "usage: tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program";
 
-/// Flags without an argument, in the usage line's order.
-const FLAGS: &str = "1UXpPhHrRoOdDqQv";
-/// Options that take an argument (`-C` is ours: the per-client limit).
-const WITH_ARG: &str = "cxBgubltC";
-/// clap ids of the above (clap wants `&'static str`).
-const FLAG_IDS: [&str; 16] = [
-    "1", "U", "X", "p", "P", "h", "H", "r", "R", "o", "O", "d", "D", "q", "Q", "v",
-];
-const WITH_ARG_IDS: [&str; 9] = ["c", "x", "B", "g", "u", "b", "l", "t", "C"];
+/// The option letters, in getopt's syntax (`-C` is ours: the per-client
+/// limit).
+const SPEC: &str = "1UXpPhHrRoOdDqQvc:x:B:g:u:b:l:t:C:";
 
 /// How much tcpserver prints on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -136,92 +131,12 @@ fn usage_line() -> String {
     format!("tcpserver: {USAGE}")
 }
 
-fn command() -> Command {
-    let mut cmd = Command::new("tcpserver")
-        .no_binary_name(true)
-        .disable_help_flag(true)
-        .disable_version_flag(true);
-    for id in FLAG_IDS {
-        let c = id.chars().next().unwrap_or('?');
-        cmd = cmd.arg(Arg::new(id).short(c).action(ArgAction::Count));
-    }
-    for id in WITH_ARG_IDS {
-        let c = id.chars().next().unwrap_or('?');
-        cmd = cmd.arg(
-            Arg::new(id)
-                .short(c)
-                .num_args(1)
-                .allow_hyphen_values(true)
-                .value_parser(clap::value_parser!(OsString))
-                .action(ArgAction::Append),
-        );
-    }
-    cmd.arg(
-        Arg::new("operands")
-            .num_args(0..)
-            .trailing_var_arg(true)
-            .value_parser(clap::value_parser!(OsString)),
-    )
-}
-
-/// Where the last `-c` (etc.) was on the command line, if given there.
-fn last_index(m: &ArgMatches, id: &str) -> Option<usize> {
-    if m.value_source(id) != Some(ValueSource::CommandLine) {
-        return None;
-    }
-    m.indices_of(id).and_then(|mut i| i.next_back())
-}
-
-fn last_value(m: &ArgMatches, id: &str) -> Option<Vec<u8>> {
-    m.get_many::<OsString>(id)
-        .and_then(|mut v| v.next_back())
-        .map(|v| v.as_bytes().to_vec())
-}
-
-/// The one of `ids` given last on the command line.
-fn last_of<'a>(m: &ArgMatches, ids: &[&'a str]) -> Option<&'a str> {
-    ids.iter()
-        .filter_map(|id| last_index(m, id).map(|i| (i, *id)))
-        .max()
-        .map(|(_, id)| id)
-}
-
 /// A number made of ASCII digits only.
 fn number(s: &[u8]) -> Option<u64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
     std::str::from_utf8(s).ok()?.parse().ok()
-}
-
-/// djb's getopt would have printed this for `args`: find the first bad
-/// letter or the option left without its argument.
-fn getopt_complaint(args: &[OsString]) -> Option<String> {
-    for (i, a) in args.iter().enumerate() {
-        let a = a.as_bytes();
-        if a == b"--" || a.len() < 2 || a[0] != b'-' {
-            return None;
-        }
-        let mut j = 1;
-        while j < a.len() {
-            let c = a[j] as char;
-            if WITH_ARG.contains(c) {
-                if j + 1 == a.len() && i + 1 == args.len() {
-                    return Some(format!("option requires an argument -- {c}"));
-                }
-                // The rest of this word or the next word is the argument.
-                if j + 1 == a.len() {
-                    return getopt_complaint(&args[i + 2..]);
-                }
-                break;
-            }
-            if !FLAGS.contains(c) {
-                return Some(format!("illegal option -- {c}"));
-            }
-            j += 1;
-        }
-    }
-    None
 }
 
 /// The bare usage complaint (`-q` silences it).
@@ -235,18 +150,64 @@ pub fn parse(
     args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Options, UsageError> {
-    let m = match command().try_get_matches_from(args.clone()) {
-        Ok(m) => m,
-        Err(_) => {
-            let mut lines = Vec::new();
-            if let Some(c) = getopt_complaint(&args) {
-                lines.push(format!("tcpserver: {c}"));
-            }
-            lines.push(usage_line());
-            return Err(UsageError::new(lines, false));
-        }
-    };
     let mut o = Options::default();
+    // Arguments whose last value counts, judged once all are read (a
+    // bad early `-c x` that a later `-c 5` replaces is no error).
+    let mut limit = None;
+    let mut backlog = None;
+    let mut timeout = None;
+    let mut per_client = None;
+    // -u and -g against -U: whichever comes later wins; -U only sets what
+    // $UID and $GID define.
+    let mut uid = Id::Unset;
+    let mut gid = Id::Unset;
+    let mut g = Getopt::new(args, SPEC);
+    while let Some(opt) = g.next() {
+        let (c, arg) = match opt {
+            Opt::Found(c, arg) => (c, arg),
+            Opt::Bad(c) => {
+                let lines = vec![format!("tcpserver: {}", g.complaint(c)), usage_line()];
+                return Err(UsageError::new(lines, false));
+            }
+        };
+        let arg = arg.unwrap_or_default();
+        match c {
+            b'v' => o.verbosity = Verbosity::Verbose,
+            b'q' => o.verbosity = Verbosity::Quiet,
+            b'Q' => o.verbosity = Verbosity::Errors,
+            b'c' => limit = Some(arg),
+            b'b' => backlog = Some(arg),
+            b't' => timeout = Some(arg),
+            b'x' => o.rules = Some(PathBuf::from(OsString::from_vec(arg))),
+            b'X' => o.allow_missing_rules = true,
+            b'B' => o.banner = arg,
+            b'1' => o.print_port = true,
+            b'o' => o.kill_ip_options = false,
+            b'O' => o.kill_ip_options = true,
+            b'd' => o.nodelay = false,
+            b'D' => o.nodelay = true,
+            b'h' => o.remote_host = true,
+            b'H' => o.remote_host = false,
+            b'p' => o.paranoid = true,
+            b'P' => o.paranoid = false,
+            b'r' => o.remote_info = true,
+            b'R' => o.remote_info = false,
+            b'l' => o.local_name = Some(arg),
+            b'u' => uid = Id::Given(arg),
+            b'g' => gid = Id::Given(arg),
+            // -U only sets what $UID and $GID define.
+            b'U' => {
+                if env("UID").is_some() {
+                    uid = Id::FromEnv;
+                }
+                if env("GID").is_some() {
+                    gid = Id::FromEnv;
+                }
+            }
+            b'C' => per_client = Some(arg),
+            _ => {}
+        }
+    }
     let bad = |what: &str, v: &[u8]| {
         UsageError::new(
             vec![
@@ -259,20 +220,15 @@ pub fn parse(
             false,
         )
     };
-    let num = |id: &str, what: &str| -> Result<Option<u64>, UsageError> {
-        match last_value(&m, id) {
+    let num = |v: Option<Vec<u8>>, what: &str| -> Result<Option<u64>, UsageError> {
+        match v {
             None => Ok(None),
             Some(v) => number(&v).map(Some).ok_or_else(|| bad(what, &v)),
         }
     };
     let id32 = |v: u64, what: &str, raw: &[u8]| u32::try_from(v).map_err(|_| bad(what, raw));
 
-    o.verbosity = match last_of(&m, &["v", "q", "Q"]) {
-        Some("v") => Verbosity::Verbose,
-        Some("q") => Verbosity::Quiet,
-        _ => Verbosity::Errors,
-    };
-    if let Some(c) = num("c", "limit")? {
+    if let Some(c) = num(limit, "limit")? {
         if c == 0 {
             // 0.88 would never accept a connection.
             return Err(UsageError::new(
@@ -282,59 +238,37 @@ pub fn parse(
         }
         o.limit = c;
     }
-    if let Some(b) = num("b", "backlog")? {
+    if let Some(b) = num(backlog, "backlog")? {
         o.backlog = b.min(i32::MAX as u64) as i32;
     }
-    if let Some(t) = num("t", "timeout")? {
+    if let Some(t) = num(timeout, "timeout")? {
         o.ident_timeout = t;
     }
-    o.rules = last_value(&m, "x").map(|v| PathBuf::from(OsString::from_vec(v)));
-    o.allow_missing_rules = last_index(&m, "X").is_some();
-    o.banner = last_value(&m, "B").unwrap_or_default();
-    o.print_port = last_index(&m, "1").is_some();
-    o.kill_ip_options = last_of(&m, &["o", "O"]) != Some("o");
-    o.nodelay = last_of(&m, &["d", "D"]) == Some("D");
-    o.remote_host = last_of(&m, &["h", "H"]) != Some("H");
-    o.paranoid = last_of(&m, &["p", "P"]) == Some("p");
-    o.remote_info = last_of(&m, &["r", "R"]) != Some("R");
-    o.local_name = last_value(&m, "l");
-
-    // -u and -g against -U: whichever comes later wins; -U only sets what
-    // $UID and $GID define.
-    let from_env = |var: &str| -> Result<Option<u32>, UsageError> {
-        match env(var) {
-            None => Ok(None),
-            Some(v) => {
-                let v = v.as_bytes();
-                let n = number(v).ok_or_else(|| bad(&format!("${var}"), v))?;
-                id32(n, &format!("${var}"), v).map(Some)
-            }
-        }
-    };
-    let u_idx = last_index(&m, "U");
-    for (id, var, what) in [("u", "UID", "uid"), ("g", "GID", "gid")] {
-        let mut val = match last_value(&m, id) {
-            Some(raw) => {
+    for (id, var, what) in [(uid, "UID", "uid"), (gid, "GID", "gid")] {
+        let val = match id {
+            Id::Unset => 0,
+            Id::Given(raw) => {
                 let n = number(&raw).ok_or_else(|| bad(what, &raw))?;
-                Some(id32(n, what, &raw)?)
+                id32(n, what, &raw)?
             }
-            None => None,
+            Id::FromEnv => match env(var) {
+                None => 0,
+                Some(v) => {
+                    let v = v.as_bytes();
+                    let shown = format!("${var}");
+                    let n = number(v).ok_or_else(|| bad(&shown, v))?;
+                    id32(n, &shown, v)?
+                }
+            },
         };
-        if let Some(ui) = u_idx
-            && last_index(&m, id).is_none_or(|i| ui > i)
-            && let Some(v) = from_env(var)?
-        {
-            val = Some(v);
-        }
-        let val = val.unwrap_or(0);
-        if id == "u" {
+        if var == "UID" {
             o.uid = val;
         } else {
             o.gid = val;
         }
     }
 
-    if let Some(raw) = last_value(&m, "C") {
+    if let Some(raw) = per_client {
         let (n, msg) = match raw.iter().position(|&b| b == b':') {
             Some(i) => (&raw[..i], Some(&raw[i + 1..])),
             None => (&raw[..], None),
@@ -350,17 +284,26 @@ pub fn parse(
     }
 
     let quiet = o.verbosity == Verbosity::Quiet;
-    let mut ops: Vec<OsString> = m
-        .get_many::<OsString>("operands")
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
+    let mut ops = g.operands();
     if ops.len() < 2 {
         return Err(UsageError::new(vec![usage_line()], quiet));
     }
-    o.program = ops.split_off(2);
-    o.port = ops.pop().map(OsString::into_vec).unwrap_or_default();
-    o.host = ops.pop().map(OsString::into_vec).unwrap_or_default();
+    o.program = ops
+        .split_off(2)
+        .into_iter()
+        .map(OsString::from_vec)
+        .collect();
+    o.port = ops.pop().unwrap_or_default();
+    o.host = ops.pop().unwrap_or_default();
     Ok(o)
+}
+
+/// Where a uid or gid comes from: the last of `-u`/`-g` and `-U` wins.
+#[derive(Debug)]
+enum Id {
+    Unset,
+    Given(Vec<u8>),
+    FromEnv,
 }
 
 /// ipsvd's escapes in a `-C n:message`: `\n`, `\r`, `\\`.

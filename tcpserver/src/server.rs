@@ -13,7 +13,7 @@
 //! in 0.88.
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
@@ -27,13 +27,14 @@ use socket2::{SockAddr, Socket};
 use sys::selfpipe::SelfPipe;
 use sys::spawn::{Action, CStrArray, Child, Exec, Method, Part, Spawner};
 
-use crate::addr::{self, unmap};
-use crate::dns;
-use crate::env::{BaseEnv, Changes};
-use crate::ident::Ident;
+use ucspi::addr::{self, unmap};
+use ucspi::dns;
+use ucspi::env::{BaseEnv, Changes};
+use ucspi::ident::Ident;
+use ucspi::resolver::{Query, Resolver};
+
 use crate::log::{Log, drop_line, safecats};
 use crate::options::{Options, PerClient};
-use crate::resolver::{Query, Resolver};
 
 /// How long a banner may take to reach a client that does not read.
 const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -125,11 +126,76 @@ enum Who {
     Pending(usize, Which),
 }
 
+/// What -C counts a client as: an IPv4 address as itself, an IPv6 one as
+/// its /64. One IPv6 host usually has a whole /64 to pick addresses from
+/// (privacy addresses, or at will), so counting addresses would not
+/// limit it at all. An IPv4 client on a dual-stack socket counts as IPv4.
+fn counted_as(ip: IpAddr) -> IpAddr {
+    match unmap(ip) {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !(u128::MAX >> 64);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
+/// The -C counts: connections per client (see [`counted_as`]), and
+/// which child is whose.
 #[derive(Debug)]
 struct ClientCounts {
     limit: PerClient,
     live: HashMap<IpAddr, u32>,
     pids: HashMap<i32, IpAddr>,
+}
+
+impl ClientCounts {
+    fn new(limit: PerClient) -> ClientCounts {
+        ClientCounts {
+            limit,
+            live: HashMap::new(),
+            pids: HashMap::new(),
+        }
+    }
+
+    /// Count one more connection from `client`: `Ok(n)` with the count
+    /// now, or `Err(n)` with the count that is already the limit.
+    fn admit(&mut self, client: IpAddr) -> Result<u32, u32> {
+        let client = counted_as(client);
+        let n = self.live.entry(client).or_insert(0);
+        if *n >= self.limit.max {
+            let full = *n;
+            if full == 0 {
+                self.live.remove(&client);
+            }
+            return Err(full);
+        }
+        *n += 1;
+        Ok(*n)
+    }
+
+    /// The connections counted for `client`.
+    fn count(&self, client: IpAddr) -> Option<u32> {
+        self.live.get(&counted_as(client)).copied()
+    }
+
+    /// One of `client`'s connections is over.
+    fn release(&mut self, client: IpAddr) {
+        let client = counted_as(client);
+        if let Some(n) = self.live.get_mut(&client) {
+            *n -= 1;
+            if *n == 0 {
+                self.live.remove(&client);
+            }
+        }
+    }
+
+    /// Child `pid` ended: release its connection.
+    fn ended(&mut self, pid: i32) {
+        if let Some(ip) = self.pids.remove(&pid) {
+            self.release(ip);
+        }
+    }
 }
 
 /// The running server.
@@ -145,7 +211,9 @@ pub struct Server {
     resolver: Option<Resolver>,
     /// The -x cdb, reopened for every connection; its index of network
     /// lengths spares a client that matches no rule the probes for
-    /// lengths the file does not have.
+    /// lengths the file does not have. A changed file is indexed in a
+    /// thread of its own (the one other thread of the server: it only
+    /// reads the file), so a huge cdb never stalls this loop.
     rules: Option<rules::Watched>,
     paused_until: Option<Instant>,
     backoff: Duration,
@@ -170,11 +238,7 @@ fn raw_status(ws: WaitStatus) -> Option<(i32, i32)> {
 
 impl Server {
     pub fn new(s: Setup, listeners: Vec<Listener>, pipe: SelfPipe) -> Server {
-        let counts = s.opts.per_client.clone().map(|limit| ClientCounts {
-            limit,
-            live: HashMap::new(),
-            pids: HashMap::new(),
-        });
+        let counts = s.opts.per_client.clone().map(ClientCounts::new);
         let rules = s.opts.rules.as_ref().map(rules::Watched::new);
         Server {
             spawner: Spawner::new(s.method),
@@ -311,10 +375,8 @@ impl Server {
                     self.s.log.end(pid, wstat);
                     self.children = self.children.saturating_sub(1);
                     self.status();
-                    if let Some(c) = &mut self.counts
-                        && let Some(ip) = c.pids.remove(&pid)
-                    {
-                        release(&mut c.live, ip);
+                    if let Some(c) = &mut self.counts {
+                        c.ended(pid);
                     }
                 }
             }
@@ -370,28 +432,26 @@ impl Server {
             return;
         };
         let client = unmap(remote.ip());
-        if let Some(c) = &mut self.counts {
-            let n = c.live.get(&client).copied().unwrap_or(0);
-            if n >= c.limit.max {
-                if !c.limit.message.is_empty() {
-                    let _ = sock
-                        .send_with_flags(&c.limit.message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
-                }
-                if self.s.log.verbose() {
-                    self.s.log.raw(
-                        format!(
-                            "tcpserver: refuse {} {} {}/{}\n",
-                            addr::show(client),
-                            remote.port(),
-                            n,
-                            c.limit.max
-                        )
-                        .as_bytes(),
-                    );
-                }
-                return;
+        if let Some(c) = &mut self.counts
+            && let Err(n) = c.admit(client)
+        {
+            if !c.limit.message.is_empty() {
+                let _ =
+                    sock.send_with_flags(&c.limit.message, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
             }
-            *c.live.entry(client).or_insert(0) += 1;
+            if self.s.log.verbose() {
+                self.s.log.raw(
+                    format!(
+                        "tcpserver: refuse {} {} {}/{}\n",
+                        addr::show(client),
+                        remote.port(),
+                        n,
+                        c.limit.max
+                    )
+                    .as_bytes(),
+                );
+            }
+            return;
         }
         self.children += 1;
         self.status();
@@ -541,155 +601,87 @@ impl Server {
 
     /// Judge the connection by the rules, prepare the child, start it.
     fn launch(&mut self, conn: Conn, found: Found) {
-        let o = &self.s.opts;
-        let log = self.s.log;
         let client = conn.client_ip();
-        let v6 = client.is_ipv6();
-        let remote_ip = addr::show(client);
-        let remote_port = conn.remote.port().to_string();
-
-        let mut changes = Changes::with_capacity(16);
-        let mut drop = found.drop;
-        let mut deny = false;
-        let (local_ip, local_port) = match &conn.local {
-            Ok(l) => (addr::show(l.ip()), l.port().to_string()),
-            Err(_) => (String::new(), String::new()),
+        let shown = Shown::of(&conn);
+        let verdict = match &found.drop {
+            Some(what) => Verdict::Drop(what.clone()),
+            None => self.judge(&shown, &found),
         };
-        if drop.is_none() {
-            let lh = found.local_host.as_deref();
-            let rh = found.remote_host.as_deref();
-            let info = found.info.as_deref();
-            changes.put(b"PROTO", Some(if v6 { b"TCP6" } else { b"TCP" }));
-            changes.put(b"TCPLOCALIP", Some(local_ip.as_bytes()));
-            changes.put(b"TCPLOCALPORT", Some(local_port.as_bytes()));
-            changes.put(b"TCPLOCALHOST", lh);
-            if v6 {
-                changes.put(b"TCP6LOCALIP", Some(local_ip.as_bytes()));
-                changes.put(b"TCP6LOCALPORT", Some(local_port.as_bytes()));
-                changes.put(b"TCP6LOCALHOST", lh);
+        let concurrency = self.counts.as_ref().and_then(|c| c.count(client));
+        let changes = match &verdict {
+            Verdict::Allow(rule_env) => Some(environment(&conn, &found, concurrency, rule_env)),
+            Verdict::Deny | Verdict::Drop(_) => None,
+        };
+        let lines = ChildLog::new(self.s.log, &verdict, &shown, &found);
+        let spawned = self.spawn(&conn, &verdict, changes.as_ref(), &lines);
+        match spawned {
+            Ok(pid) => {
+                if let Some(c) = &mut self.counts {
+                    c.pids.insert(pid, client);
+                }
             }
-            changes.put(b"TCPREMOTEIP", Some(remote_ip.as_bytes()));
-            changes.put(b"TCPREMOTEPORT", Some(remote_port.as_bytes()));
-            changes.put(b"TCPREMOTEHOST", rh);
-            if v6 {
-                changes.put(b"TCP6REMOTEIP", Some(remote_ip.as_bytes()));
-                changes.put(b"TCP6REMOTEPORT", Some(remote_port.as_bytes()));
-                changes.put(b"TCP6REMOTEHOST", rh);
-            }
-            changes.put(b"TCPREMOTEINFO", info);
-            if v6 {
-                changes.put(b"TCP6REMOTEINFO", info);
-            }
-            if let Some(c) = &self.counts
-                && let Some(n) = c.live.get(&client)
-            {
-                changes.put(b"TCPCONCURRENCY", Some(n.to_string().as_bytes()));
-            }
-            if let Some(watched) = &mut self.rules {
-                let client_key = rules::Client {
-                    ip: remote_ip.as_bytes(),
-                    host: rh,
-                    info,
-                };
-                match watched.lookup(&client_key) {
-                    Ok(rules::Decision::Deny) => deny = true,
-                    Ok(rules::Decision::Allow { env }) => {
-                        for (k, v) in &env {
-                            changes.put(k, Some(v));
-                        }
-                    }
-                    Ok(rules::Decision::NotFound) => {}
-                    Err(err) => {
-                        // lookup reports only Io; anything else reads as a
-                        // broken file.
-                        let e = match err {
-                            rules::Error::Io(e) => e,
-                            _ => io::Error::from_raw_os_error(libc::EPROTO),
-                        };
-                        let missing = e.raw_os_error() == Some(libc::ENOENT)
-                            || (e.raw_os_error().is_none() && e.kind() == io::ErrorKind::NotFound);
-                        if !(missing && o.allow_missing_rules) {
-                            let mut m = b"unable to read ".to_vec();
-                            m.extend_from_slice(watched.path().as_os_str().as_bytes());
-                            m.extend_from_slice(b": ");
-                            m.extend_from_slice(err_text(&e).as_bytes());
-                            drop = Some(m);
-                        }
-                    }
+            Err(e) => {
+                self.s
+                    .log
+                    .drop_warning(format!("unable to fork: {}", err_text(&e)).as_bytes());
+                self.children = self.children.saturating_sub(1);
+                self.status();
+                if let Some(c) = &mut self.counts {
+                    c.release(client);
                 }
             }
         }
+        // The parent's copy of the socket closes here.
+    }
 
-        // The child's log lines: `pid`, then `ok`/`deny` or a warning.
-        let mut mid = Vec::with_capacity(64);
-        let mut tail = Vec::with_capacity(160);
-        let mut parts: Vec<Part<'_>> = Vec::with_capacity(5);
-        if log.verbose() {
-            mid.extend_from_slice(b" from ");
-            mid.extend_from_slice(remote_ip.as_bytes());
-            mid.push(b'\n');
+    /// What the -x rules say about the client (allow without variables
+    /// when there are none).
+    fn judge(&mut self, shown: &Shown, found: &Found) -> Verdict {
+        let Some(watched) = &mut self.rules else {
+            return Verdict::Allow(Vec::new());
+        };
+        let client = rules::Client {
+            ip: shown.remote_ip.as_bytes(),
+            host: found.remote_host.as_deref(),
+            info: found.info.as_deref(),
+        };
+        let started = Instant::now();
+        let verdict = judge(watched, self.s.opts.allow_missing_rules, &client);
+        // The lookup runs in this loop: a slow disk under the cdb delays
+        // every connection, and the admin should hear of it.
+        if let Some(w) = slow_rules_warning(watched.path(), started.elapsed()) {
+            self.s.log.warning(&w);
         }
-        match &drop {
-            Some(what) if log.warnings() => mid.extend_from_slice(&drop_line(what)),
-            Some(_) => {}
-            None if log.verbose() => {
-                mid.extend_from_slice(if deny {
-                    b"tcpserver: deny "
-                } else {
-                    b"tcpserver: ok "
-                });
-                tail.push(b' ');
-                if let Some(h) = &found.local_host {
-                    safecats(&mut tail, h, false);
-                }
-                tail.push(b':');
-                safecats(&mut tail, local_ip.as_bytes(), true);
-                tail.push(b':');
-                safecats(&mut tail, local_port.as_bytes(), false);
-                tail.push(b' ');
-                if let Some(h) = &found.remote_host {
-                    safecats(&mut tail, h, false);
-                }
-                tail.push(b':');
-                safecats(&mut tail, remote_ip.as_bytes(), true);
-                tail.push(b':');
-                if let Some(i) = &found.info {
-                    safecats(&mut tail, i, false);
-                }
-                tail.push(b':');
-                safecats(&mut tail, remote_port.as_bytes(), false);
-                tail.push(b'\n');
-            }
-            None => {}
-        }
-        if log.verbose() {
-            parts.push(Part::Text(b"tcpserver: pid "));
-            parts.push(Part::Pid);
-            parts.push(Part::Text(&mid));
-            if !tail.is_empty() {
-                parts.push(Part::Pid);
-                parts.push(Part::Text(&tail));
-            }
-        } else if !mid.is_empty() {
-            parts.push(Part::Text(&mid));
-        }
+        verdict
+    }
 
+    /// Start the child: the handler, or for a denied or dropped
+    /// connection one that only logs and exits 100 or 111. Returns its
+    /// pid.
+    fn spawn(
+        &mut self,
+        conn: &Conn,
+        verdict: &Verdict,
+        changes: Option<&Changes>,
+        lines: &ChildLog,
+    ) -> io::Result<i32> {
+        let parts = lines.parts();
         let envp: CStrArray<'_>;
         let argv: CStrArray<'_> = self.s.argv.iter().map(CString::as_c_str).collect();
         let paths: Vec<&std::ffi::CStr> = self.s.paths.iter().map(CString::as_c_str).collect();
-        let action = if drop.is_some() {
-            Action::Exit(111)
-        } else if deny {
-            Action::Exit(100)
-        } else {
-            envp = changes.apply(&self.s.base_env);
-            Action::Exec(Exec {
-                paths: &paths,
-                argv: &argv,
-                envp: &envp,
-                exec_failed: &self.s.exec_failed,
-                fds_failed: &self.s.fds_failed,
-            })
+        let action = match (verdict, changes) {
+            (Verdict::Allow(_), Some(changes)) => {
+                envp = changes.apply(&self.s.base_env);
+                Action::Exec(Exec {
+                    paths: &paths,
+                    argv: &argv,
+                    envp: &envp,
+                    exec_failed: &self.s.exec_failed,
+                    fds_failed: &self.s.fds_failed,
+                })
+            }
+            (Verdict::Deny, _) => Action::Exit(100),
+            _ => Action::Exit(111),
         };
         let child = Child {
             stdio: Some(conn.sock.as_fd()),
@@ -698,31 +690,186 @@ impl Server {
             sigmask: self.s.child_mask,
             action,
         };
-        match self.spawner.spawn(&child) {
-            Ok(pid) => {
-                if let Some(c) = &mut self.counts {
-                    c.pids.insert(pid.as_raw(), client);
-                }
-            }
-            Err(e) => {
-                log.drop_warning(format!("unable to fork: {}", err_text(&e)).as_bytes());
-                self.children = self.children.saturating_sub(1);
-                self.status();
-                if let Some(c) = &mut self.counts {
-                    release(&mut c.live, client);
-                }
-            }
-        }
-        // The parent's copy of the socket closes here.
+        self.spawner.spawn(&child).map(|pid| pid.as_raw())
     }
 }
 
-fn release(live: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
-    if let Some(n) = live.get_mut(&ip) {
-        *n -= 1;
-        if *n == 0 {
-            live.remove(&ip);
+/// The addresses of a connection as its environment and log show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shown {
+    /// Empty when getsockname failed (the connection is being dropped).
+    local_ip: String,
+    local_port: String,
+    remote_ip: String,
+    remote_port: String,
+}
+
+impl Shown {
+    fn of(conn: &Conn) -> Shown {
+        let (local_ip, local_port) = match &conn.local {
+            Ok(l) => (addr::show(l.ip()), l.port().to_string()),
+            Err(_) => (String::new(), String::new()),
+        };
+        Shown {
+            local_ip,
+            local_port,
+            remote_ip: addr::show(conn.client_ip()),
+            remote_port: conn.remote.port().to_string(),
         }
+    }
+}
+
+/// What becomes of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// Run the handler; the rule's variables, in order.
+    Allow(Vec<(Vec<u8>, Vec<u8>)>),
+    /// A rule denied it: the child exits 100.
+    Deny,
+    /// Drop it with this warning: the child exits 111.
+    Drop(Vec<u8>),
+}
+
+/// Look `client` up in the rules: an unreadable cdb drops the connection
+/// (0.88: `unable to read`), a missing one too unless `-X`.
+fn judge(watched: &mut rules::Watched, allow_missing: bool, client: &rules::Client<'_>) -> Verdict {
+    match watched.lookup(client) {
+        Ok(rules::Decision::Deny) => Verdict::Deny,
+        Ok(rules::Decision::Allow { env }) => Verdict::Allow(env),
+        Ok(rules::Decision::NotFound) => Verdict::Allow(Vec::new()),
+        Err(e) => {
+            let missing = e.raw_os_error() == Some(libc::ENOENT)
+                || (e.raw_os_error().is_none() && e.kind() == io::ErrorKind::NotFound);
+            if missing && allow_missing {
+                return Verdict::Allow(Vec::new());
+            }
+            let mut m = b"unable to read ".to_vec();
+            m.extend_from_slice(watched.path().as_os_str().as_bytes());
+            m.extend_from_slice(b": ");
+            m.extend_from_slice(err_text(&e).as_bytes());
+            Verdict::Drop(m)
+        }
+    }
+}
+
+/// A rules lookup taking longer than this gets a warning.
+const SLOW_RULES: Duration = Duration::from_secs(1);
+
+/// The warning for a rules lookup that took `took`, if it was slow.
+fn slow_rules_warning(path: &std::path::Path, took: Duration) -> Option<String> {
+    (took >= SLOW_RULES).then(|| {
+        format!(
+            "reading {} took {} ms; connections waited meanwhile",
+            path.display(),
+            took.as_millis()
+        )
+    })
+}
+
+/// The handler's changes to tcpserver's environment, in 0.88's order:
+/// the connection's variables, TCPCONCURRENCY (with -C), then the rule's.
+fn environment(
+    conn: &Conn,
+    found: &Found,
+    concurrency: Option<u32>,
+    rule_env: &[(Vec<u8>, Vec<u8>)],
+) -> Changes {
+    let mut changes = Changes::with_capacity(16 + rule_env.len());
+    if let Ok(local) = conn.local {
+        let c = ucspi::env::Connection {
+            local,
+            remote: conn.remote,
+            local_host: found.local_host.as_deref(),
+            remote_host: found.remote_host.as_deref(),
+            remote_info: found.info.as_deref(),
+        };
+        ucspi::env::connection(&c, ucspi::env::Order::Ucspi, &mut changes);
+    }
+    if let Some(n) = concurrency {
+        changes.put(b"TCPCONCURRENCY", Some(n.to_string().as_bytes()));
+    }
+    for (k, v) in rule_env {
+        changes.put(k, Some(v));
+    }
+    changes
+}
+
+/// The child's log lines, 0.88's: `pid N from IP` and `ok`/`deny N ...`
+/// (-v), or the drop warning; the child writes them with its own pid
+/// where [`Part::Pid`] stands.
+#[derive(Debug, Default)]
+struct ChildLog {
+    verbose: bool,
+    /// After the first pid: ` from IP\n`, then `ok `/`deny ` or a warning.
+    mid: Vec<u8>,
+    /// After the second pid: ` local:ip:port remote:ip:info:port\n`.
+    tail: Vec<u8>,
+}
+
+impl ChildLog {
+    fn new(log: Log, verdict: &Verdict, shown: &Shown, found: &Found) -> ChildLog {
+        let mut mid = Vec::with_capacity(64);
+        let mut tail = Vec::new();
+        if log.verbose() {
+            mid.extend_from_slice(b" from ");
+            mid.extend_from_slice(shown.remote_ip.as_bytes());
+            mid.push(b'\n');
+        }
+        match verdict {
+            Verdict::Drop(what) if log.warnings() => mid.extend_from_slice(&drop_line(what)),
+            Verdict::Drop(_) => {}
+            Verdict::Allow(_) | Verdict::Deny if log.verbose() => {
+                mid.extend_from_slice(if *verdict == Verdict::Deny {
+                    b"tcpserver: deny "
+                } else {
+                    b"tcpserver: ok "
+                });
+                tail.reserve(160);
+                tail.push(b' ');
+                if let Some(h) = &found.local_host {
+                    safecats(&mut tail, h, false);
+                }
+                tail.push(b':');
+                safecats(&mut tail, shown.local_ip.as_bytes(), true);
+                tail.push(b':');
+                safecats(&mut tail, shown.local_port.as_bytes(), false);
+                tail.push(b' ');
+                if let Some(h) = &found.remote_host {
+                    safecats(&mut tail, h, false);
+                }
+                tail.push(b':');
+                safecats(&mut tail, shown.remote_ip.as_bytes(), true);
+                tail.push(b':');
+                if let Some(i) = &found.info {
+                    safecats(&mut tail, i, false);
+                }
+                tail.push(b':');
+                safecats(&mut tail, shown.remote_port.as_bytes(), false);
+                tail.push(b'\n');
+            }
+            Verdict::Allow(_) | Verdict::Deny => {}
+        }
+        ChildLog {
+            verbose: log.verbose(),
+            mid,
+            tail,
+        }
+    }
+
+    fn parts(&self) -> Vec<Part<'_>> {
+        let mut parts = Vec::with_capacity(5);
+        if self.verbose {
+            parts.push(Part::Text(b"tcpserver: pid "));
+            parts.push(Part::Pid);
+            parts.push(Part::Text(&self.mid));
+            if !self.tail.is_empty() {
+                parts.push(Part::Pid);
+                parts.push(Part::Text(&self.tail));
+            }
+        } else if !self.mid.is_empty() {
+            parts.push(Part::Text(&self.mid));
+        }
+        parts
     }
 }
 
@@ -890,36 +1037,9 @@ pub fn child_mask() -> SigSet {
     old
 }
 
-/// djb's `pathexec_run` candidates for `prog`: itself when it has a
-/// slash, else each `$PATH` directory (empty means the current one).
-pub fn path_candidates(prog: &OsStr, path: Option<&OsStr>) -> Vec<CString> {
-    let p = prog.as_bytes();
-    if p.contains(&b'/') {
-        return CString::new(p).into_iter().collect();
-    }
-    let path = path.map_or(&b"/bin:/usr/bin"[..], OsStr::as_bytes);
-    path.split(|&b| b == b':')
-        .filter_map(|dir| {
-            let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-            CString::new([dir, b"/", p].concat()).ok()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pathexec_candidates() {
-        let c = path_candidates(OsStr::new("env"), Some(OsStr::new("/a::/b")));
-        let c: Vec<_> = c.iter().map(|s| s.to_str().unwrap()).collect();
-        assert_eq!(c, vec!["/a/env", "./env", "/b/env"]);
-        let c = path_candidates(OsStr::new("./x"), None);
-        assert_eq!(c[0].to_str().unwrap(), "./x");
-        let c = path_candidates(OsStr::new("sh"), None);
-        assert_eq!(c.len(), 2);
-    }
 
     #[test]
     fn wait_statuses_are_raw() {
@@ -935,5 +1055,194 @@ mod tests {
             raw_status(WaitStatus::Signaled(p, Signal::SIGSEGV, true)),
             Some((5, 139))
         );
+    }
+
+    use crate::options::Verbosity;
+
+    fn conn(local: &str, remote: &str) -> Conn {
+        let sock = Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        Conn {
+            sock,
+            remote: remote.parse().unwrap(),
+            local: Ok(local.parse().unwrap()),
+        }
+    }
+
+    fn found(remote_host: Option<&[u8]>, info: Option<&[u8]>) -> Found {
+        Found {
+            local_host: Some(b"l.example".to_vec()),
+            remote_host: remote_host.map(<[u8]>::to_vec),
+            info: info.map(<[u8]>::to_vec),
+            drop: None,
+        }
+    }
+
+    /// The log bytes the child would write, its pid being 77.
+    fn written(l: &ChildLog) -> String {
+        let mut out = Vec::new();
+        for p in l.parts() {
+            match p {
+                Part::Text(t) => out.extend_from_slice(t),
+                Part::Pid => out.extend_from_slice(b"77"),
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ipv6_clients_count_as_their_64() {
+        let k = |s: &str| counted_as(s.parse().unwrap()).to_string();
+        assert_eq!(k("192.0.2.7"), "192.0.2.7");
+        assert_eq!(k("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(k("2001:db8:a:b:c:d:e:f"), "2001:db8:a:b::");
+        assert_eq!(k("2001:db8:a:b::"), "2001:db8:a:b::");
+        assert_eq!(k("::1"), "::");
+        assert_eq!(k("fe80::1"), "fe80::");
+    }
+
+    #[test]
+    fn per_client_counts_ipv4_by_address_ipv6_by_64() {
+        let mut c = ClientCounts::new(PerClient {
+            max: 2,
+            message: Vec::new(),
+        });
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        // IPv4: each address its own count.
+        assert_eq!(c.admit(ip("10.0.0.1")), Ok(1));
+        assert_eq!(c.admit(ip("10.0.0.1")), Ok(2));
+        assert_eq!(c.admit(ip("10.0.0.1")), Err(2));
+        assert_eq!(c.admit(ip("10.0.0.2")), Ok(1));
+        // IPv6: one count per /64, so a client cannot walk its /64.
+        assert_eq!(c.admit(ip("2001:db8:1:2::1")), Ok(1));
+        assert_eq!(c.admit(ip("2001:db8:1:2:ffff::9")), Ok(2));
+        assert_eq!(c.admit(ip("2001:db8:1:2::3")), Err(2));
+        assert_eq!(c.count(ip("2001:db8:1:2::77")), Some(2));
+        assert_eq!(c.admit(ip("2001:db8:1:3::1")), Ok(1));
+        c.release(ip("2001:db8:1:2::1"));
+        assert_eq!(c.admit(ip("2001:db8:1:2::abcd")), Ok(2));
+        c.pids.insert(7, ip("2001:db8:1:2::abcd"));
+        c.ended(7);
+        assert_eq!(c.count(ip("2001:db8:1:2::")), Some(1));
+        c.release(ip("2001:db8:1:2::5"));
+        assert_eq!(c.count(ip("2001:db8:1:2::")), None);
+        assert!(c.live.len() == 3, "{:?}", c.live);
+    }
+
+    #[test]
+    fn rules_decide_and_a_bad_cdb_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.cdb");
+        let client = |ip: &'static str| rules::Client {
+            ip: ip.as_bytes(),
+            host: None,
+            info: None,
+        };
+        let mut w = rules::Watched::new(&p);
+        // Missing: dropped, unless -X.
+        let want = format!("unable to read {}: file does not exist", p.display());
+        assert_eq!(
+            judge(&mut w, false, &client("10.0.0.1")),
+            Verdict::Drop(want.into_bytes())
+        );
+        assert_eq!(
+            judge(&mut w, true, &client("10.0.0.1")),
+            Verdict::Allow(Vec::new())
+        );
+        let cdb = rules::compile_bytes(b"10.0.0.1:deny\n10.:allow,A=\"b\"\n").unwrap();
+        std::fs::write(&p, &cdb).unwrap();
+        assert_eq!(judge(&mut w, false, &client("10.0.0.1")), Verdict::Deny);
+        assert_eq!(
+            judge(&mut w, false, &client("10.0.0.2")),
+            Verdict::Allow(vec![(b"A".to_vec(), b"b".to_vec())])
+        );
+        assert_eq!(
+            judge(&mut w, false, &client("11.0.0.1")),
+            Verdict::Allow(Vec::new())
+        );
+        // Truncated: dropped even with -X.
+        std::fs::write(&p, &cdb[..100]).unwrap();
+        let want = format!("unable to read {}: protocol error", p.display());
+        assert_eq!(
+            judge(&mut w, true, &client("11.0.0.1")),
+            Verdict::Drop(want.into_bytes())
+        );
+    }
+
+    #[test]
+    fn slow_rules_lookups_are_reported() {
+        let p = std::path::Path::new("/etc/tcp.smtp.cdb");
+        assert_eq!(slow_rules_warning(p, Duration::from_millis(999)), None);
+        assert_eq!(
+            slow_rules_warning(p, Duration::from_millis(1500)).as_deref(),
+            Some("reading /etc/tcp.smtp.cdb took 1500 ms; connections waited meanwhile")
+        );
+    }
+
+    #[test]
+    fn environment_in_0_88_order_rules_last() {
+        let c = conn("127.0.0.1:25", "127.0.0.2:4000");
+        let f = found(None, Some(b"joe"));
+        let ch = environment(
+            &c,
+            &f,
+            Some(3),
+            &[(b"TCPREMOTEHOST".to_vec(), b"ruled".to_vec())],
+        );
+        let base = BaseEnv::from_vars([], &[]);
+        let arr = ch.apply(&base);
+        let got: Vec<_> = arr.iter().map(|e| e.to_str().unwrap()).collect();
+        assert_eq!(
+            got,
+            [
+                "PROTO=TCP",
+                "TCPLOCALIP=127.0.0.1",
+                "TCPLOCALPORT=25",
+                "TCPLOCALHOST=l.example",
+                "TCPREMOTEIP=127.0.0.2",
+                "TCPREMOTEPORT=4000",
+                "TCPREMOTEINFO=joe",
+                "TCPCONCURRENCY=3",
+                "TCPREMOTEHOST=ruled",
+            ]
+        );
+    }
+
+    #[test]
+    fn child_log_lines_as_0_88() {
+        let c = conn("127.0.0.1:25", "127.0.0.2:4000");
+        let shown = Shown::of(&c);
+        let f = found(Some(b"r:h"), None);
+        let verbose = Log {
+            verbosity: Verbosity::Verbose,
+        };
+        let errors = Log {
+            verbosity: Verbosity::Errors,
+        };
+        let quiet = Log {
+            verbosity: Verbosity::Quiet,
+        };
+        let ok = Verdict::Allow(Vec::new());
+        assert_eq!(
+            written(&ChildLog::new(verbose, &ok, &shown, &f)),
+            "tcpserver: pid 77 from 127.0.0.2\n\
+             tcpserver: ok 77 l.example:127.0.0.1:25 r?h:127.0.0.2::4000\n"
+        );
+        assert_eq!(
+            written(&ChildLog::new(verbose, &Verdict::Deny, &shown, &f)),
+            "tcpserver: pid 77 from 127.0.0.2\n\
+             tcpserver: deny 77 l.example:127.0.0.1:25 r?h:127.0.0.2::4000\n"
+        );
+        let drop = Verdict::Drop(b"unable to read x: protocol error".to_vec());
+        assert_eq!(
+            written(&ChildLog::new(verbose, &drop, &shown, &f)),
+            "tcpserver: pid 77 from 127.0.0.2\n\
+             tcpserver: warning: dropping connection, unable to read x: protocol error\n"
+        );
+        assert_eq!(
+            written(&ChildLog::new(errors, &drop, &shown, &f)),
+            "tcpserver: warning: dropping connection, unable to read x: protocol error\n"
+        );
+        assert_eq!(written(&ChildLog::new(errors, &ok, &shown, &f)), "");
+        assert_eq!(written(&ChildLog::new(quiet, &drop, &shown, &f)), "");
     }
 }

@@ -191,3 +191,42 @@ fn accept_errors_pause_the_server_and_never_end_it() {
     srv.proc.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(srv.wait_exit(), Some(0));
 }
+
+#[test]
+fn per_client_limit_counts_ipv4_on_a_dual_stack_socket_by_address() {
+    // IPv6 clients count per /64; IPv4 ones arriving as ::ffff:a.b.c.d
+    // (all in one /64) must still count per address.
+    let dir = tempfile::tempdir().unwrap();
+    let h = script(dir.path(), "waiter", "echo \"n=$TCPCONCURRENCY\"; read x");
+    let bin = Impl::Ours.path().unwrap();
+    let srv = Server::start(
+        &bin,
+        &[
+            "-v",
+            "-C",
+            "1:full\\n",
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            ":0",
+            "0",
+            h.to_str().unwrap(),
+        ],
+        |_| {},
+    );
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = connect_from(IpAddr::V4(unique_loopback()), srv.addr());
+        let mut first = [0u8; 4];
+        std::io::Read::read_exact(&mut s, &mut first).unwrap();
+        assert_eq!(&first, b"n=1\n");
+        held.push(s);
+    }
+    for mut s in held {
+        s.write_all(b"x\n").unwrap();
+        read_all(s);
+    }
+    let log = srv.wait_ends(2);
+    assert!(!log.iter().any(|l| l.starts_with("tcpserver: refuse ")), "{log:#?}");
+}

@@ -43,7 +43,7 @@ fn run_fail(imp: Impl, args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn usage_errors_match_debian() {
-    let cases: [&[&str]; 7] = [
+    let cases: [&[&str]; 12] = [
         &[],
         &["0"],
         &["0", "25"],
@@ -51,6 +51,11 @@ fn usage_errors_match_debian() {
         &["-vZ", "0", "25", "p"],
         &["-c"],
         &["-q", "0"],
+        &["-1v", "-l"],
+        &["-:", "0", "25", "p"],
+        &["--", "0"],
+        &["-c", "5", "-qZ", "0", "25", "p"],
+        &["-x", "-q", "0"],
     ];
     for args in cases {
         let (code, err) = run_fail(Impl::Ours, args);

@@ -60,3 +60,37 @@ fn names_for_u_and_g_are_usage_errors_not_root() {
         assert!(err.ends_with("tcpserver: usage: tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program\n"), "{err}");
     }
 }
+
+#[test]
+fn u_without_g_keeps_gid_0_but_says_so() {
+    if e2e::skip_unless_root("-u changes users") {
+        return;
+    }
+    // 0.88 keeps root's group with -u alone, and so do we (command
+    // lines keep working), but the handler then runs in group 0: warn.
+    let dir = tempfile::tempdir().unwrap();
+    let h = script(dir.path(), "ids", "id -u; id -g");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = Impl::Ours.path().unwrap();
+    let args = ["-u", "65534", "-H", "-R", "-l", "0", "127.0.0.1", "0"];
+    let mut a = args.to_vec();
+    a.push(h.to_str().unwrap());
+    let srv = Server::start(&bin, &a, |_| {});
+    assert_eq!(fetch(srv.addr()).0, "65534\n0\n");
+    srv.wait_log("the -u warning", |l| {
+        l.iter()
+            .any(|x| x == "tcpserver: warning: -u without -g: the handler keeps group 0 (give -g)")
+    });
+    // With -g, or -q, no warning.
+    let mut a = vec!["-g", "65534"];
+    a.extend(args);
+    a.push(h.to_str().unwrap());
+    let srv = Server::start(&bin, &a, |_| {});
+    assert_eq!(fetch(srv.addr()).0, "65534\n65534\n");
+    assert!(
+        !srv.log().iter().any(|l| l.contains("warning")),
+        "{:?}",
+        srv.log()
+    );
+}

@@ -124,7 +124,11 @@ fn an_unreadable_cdb_drops_even_with_capital_x() {
     let cdb = dir.path().join("priv.cdb");
     compile_rules(&cdb, RULES);
     std::fs::set_permissions(&cdb, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (out, log) = compare(&["-u", "65534", "-X"], &cdb, Ipv4Addr::LOCALHOST);
+    let (out, log) = compare(
+        &["-u", "65534", "-g", "65534", "-X"],
+        &cdb,
+        Ipv4Addr::LOCALHOST,
+    );
     assert_eq!(out, "");
     assert!(
         log.contains(&format!(
@@ -286,4 +290,50 @@ fn ipv6_and_cidr_rules_on_a_dual_stack_socket() {
             .any(|l| l.starts_with("tcpserver: deny ") && l.contains(":127.0.0.9::")),
         "{log:#?}"
     );
+}
+
+#[test]
+fn a_slow_rules_rescan_does_not_stall_the_accept_loop() {
+    // A 4 GiB sparse "cdb": its header says the records run to the end,
+    // so indexing its network lengths reads every byte (minutes), while a
+    // lookup reads only the empty hash tables and finds nothing (allow).
+    // tcpserver must keep serving while the index is built, with the
+    // answers of a plain lookup.
+    let dir = tempfile::tempdir().unwrap();
+    let cdb = dir.path().join("big.cdb");
+    let f = std::fs::File::create(&cdb).unwrap();
+    std::io::Write::write_all(&mut &f, &0xffff_fff0u32.to_le_bytes()).unwrap();
+    f.set_len(1 << 32).unwrap();
+    drop(f);
+    let bin = Impl::Ours.path().unwrap();
+    let srv = Server::start(
+        &bin,
+        &[
+            "-v",
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "-x",
+            cdb.to_str().unwrap(),
+            "127.0.0.1",
+            "0",
+            "/usr/bin/env",
+        ],
+        |_| {},
+    );
+    let deadline = std::time::Duration::from_secs(5);
+    for i in 0..3 {
+        let t = std::time::Instant::now();
+        let s = connect(srv.addr());
+        s.set_read_timeout(Some(deadline)).unwrap();
+        let mut out = String::new();
+        let got = std::io::Read::read_to_string(&mut &s, &mut out);
+        assert!(
+            got.is_ok() && out.contains("PROTO=TCP"),
+            "connection {i} not served within {deadline:?} ({:?}): {got:?} {out:?}",
+            t.elapsed()
+        );
+    }
+    srv.wait_ends(3);
 }

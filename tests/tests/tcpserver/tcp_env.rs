@@ -206,3 +206,38 @@ fn failures_exit_111_silently() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, b"ran\n");
 }
+
+#[test]
+fn ident_answer_with_a_nul_fills_tcp6remoteinfo_too() {
+    // qmail cuts an ident answer at its first NUL; the TCP6 copy was
+    // built from the uncut bytes and silently dropped.
+    if e2e::skip_unless_root("identd on port 113 of ::1") {
+        return;
+    }
+    let _identd = Identd::start("::1".parse().unwrap(), "!1,2 : USERID : UNIX : jo\0e\r\n");
+    let bin = Impl::Ours.path().unwrap();
+    let te = tcp_env();
+    let srv = Server::start(
+        &bin,
+        &[
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "::1",
+            "0",
+            "/usr/bin/env",
+            "-i",
+            "DNSCACHEIP=127.0.0.1:9",
+            &te,
+            "-t",
+            "5",
+            "/usr/bin/env",
+        ],
+        |_| {},
+    );
+    let (out, _) = fetch(SocketAddr::new("::1".parse().unwrap(), srv.port));
+    for want in ["TCPREMOTEINFO=jo", "TCP6REMOTEINFO=jo"] {
+        assert!(out.lines().any(|l| l == want), "{want} missing: {out}");
+    }
+}

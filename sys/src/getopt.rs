@@ -1,5 +1,7 @@
-//! djb's `getopt` (qmail's `sgetopt.c`), for the programs whose command
-//! line is qmail's: qmail-local, preline, qmail-inject, sendmail.
+//! djb's `getopt` (qmail's and ucspi-tcp's `sgetopt.c`), for the programs
+//! whose command line is djb's: tcpserver, tcp-env, qmail-local, preline,
+//! qmail-inject, sendmail. It lives in `sys`, the leaf every side uses, so
+//! the ucspi side needs nothing of the mail side for it.
 //!
 //! POSIX rules: options come before the operands; `-xyz` bundles flags;
 //! an option that takes an argument uses the rest of its word or the next
@@ -55,6 +57,16 @@ impl Getopt {
     /// The operands after the options; call when `next` returned `None`.
     pub fn operands(self) -> Vec<Vec<u8>> {
         self.args.into_iter().skip(self.ind).collect()
+    }
+
+    /// What djb's getopt prints (after `program: `) for [`Opt::Bad`]`(c)`:
+    /// `illegal option -- c`, or `option requires an argument -- c` for a
+    /// letter of the spec left without its argument.
+    pub fn complaint(&self, c: u8) -> String {
+        match self.takes_arg(c) {
+            Some(true) => format!("option requires an argument -- {}", c as char),
+            _ => format!("illegal option -- {}", c as char),
+        }
     }
 
     fn takes_arg(&self, c: u8) -> Option<bool> {
@@ -178,6 +190,11 @@ mod tests {
         assert_eq!(o, vec![Opt::Bad(b'f')]);
         let (o, _) = run(&["-:"], "f:");
         assert_eq!(o, vec![Opt::Bad(b':')]);
+        let g = Getopt::new(Vec::<OsString>::new(), "nf:");
+        assert_eq!(g.complaint(b'q'), "illegal option -- q");
+        assert_eq!(g.complaint(b'f'), "option requires an argument -- f");
+        assert_eq!(g.complaint(b'n'), "illegal option -- n");
+        assert_eq!(g.complaint(b':'), "illegal option -- :");
     }
 
     #[test]

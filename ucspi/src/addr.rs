@@ -21,11 +21,13 @@ pub enum Host {
     Any6,
     /// `:0`, one IPv6 socket that also takes IPv4 clients
     Dual,
+    /// One address (IPv6 only, for an IPv6 address).
     Addr(IpAddr),
     /// Resolve through DNS.
     Name(Vec<u8>),
 }
 
+/// Read the host operand (see the module's doc).
 pub fn parse_host(h: &[u8]) -> Host {
     match h {
         b"" | b"0" => return Host::Any4,
@@ -90,6 +92,7 @@ pub fn unmap(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// [`unmap`] for a socket address.
 pub fn unmap_sa(sa: SocketAddr) -> SocketAddr {
     SocketAddr::new(unmap(sa.ip()), sa.port())
 }

@@ -9,8 +9,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Record type: an IPv4 address.
 pub const T_A: u16 = 1;
+/// Record type: the name of an address (`in-addr.arpa`, `ip6.arpa`).
 pub const T_PTR: u16 = 12;
+/// Record type: text (what an rblsmtpd list says about a client).
+pub const T_TXT: u16 = 16;
+/// Record type: an IPv6 address.
 pub const T_AAAA: u16 = 28;
 const C_IN: u16 = 1;
 
@@ -334,6 +339,28 @@ pub fn addr_answers(p: &[u8], qtype: u16) -> Result<Vec<IpAddr>, Malformed> {
     Ok(out)
 }
 
+/// The text of all TXT records, each record's strings run together and
+/// the records one after another, with bytes outside 32..=126 read as
+/// `?` (`dns_txt_packet`: what rblsmtpd shows a client).
+pub fn txt_answer(p: &[u8]) -> Result<Vec<u8>, Malformed> {
+    let mut out = Vec::new();
+    answers(p, |t, c, _, rdata| {
+        if t == T_TXT && c == C_IN {
+            let mut left = 0u8;
+            for &ch in rdata {
+                if left == 0 {
+                    left = ch;
+                } else {
+                    left -= 1;
+                    out.push(if (32..=126).contains(&ch) { ch } else { b'?' });
+                }
+            }
+        }
+        Ok(false)
+    })?;
+    Ok(out)
+}
+
 /// djb's `dns_ip4` shortcut: a name made only of digits, dots and
 /// brackets is read as address bytes without asking DNS (`1.2.3.4`,
 /// `[1.2.3.4]`). Returns the bytes read (a multiple of 4 is kept) or
@@ -398,6 +425,30 @@ mod tests {
         assert_eq!(from_dotted(b"a\\040b.").unwrap(), b"\x03a b\x00");
         assert_eq!(from_dotted(b"x..y").unwrap(), b"\x01x\x01y\x00");
         assert_eq!(from_dotted(&[b'a'; 64]), None);
+    }
+
+    #[test]
+    fn txt_answers_run_together() {
+        let q = query(7, &from_dotted(b"2.0.0.127.rbl.example").unwrap(), T_TXT);
+        let r = response(
+            &q,
+            0,
+            &[
+                (T_TXT, b"\x05Go aw\x02ay".to_vec()),
+                (T_A, vec![127, 0, 0, 2]),
+                (T_TXT, b"\x03: \x01".to_vec()),
+            ],
+        );
+        assert_eq!(judge(&r, &q), Verdict::Answer);
+        assert_eq!(txt_answer(&r).unwrap(), b"Go away: ?");
+        assert_eq!(
+            addr_answers(&r, T_A).unwrap(),
+            vec![IpAddr::from([127, 0, 0, 2])]
+        );
+        // A record claiming more rdata than the packet has.
+        let mut bad = r.clone();
+        bad.truncate(r.len() - 2);
+        assert_eq!(txt_answer(&bad), Err(Malformed));
     }
 
     #[test]

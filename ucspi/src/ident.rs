@@ -141,10 +141,13 @@ impl Ident {
         }
     }
 
+    /// The lookup has ended (answered, refused or timed out).
     pub fn is_done(&self) -> bool {
         matches!(self.phase, Phase::Done(_))
     }
 
+    /// Take the value (once the lookup is done; `None` before, after a
+    /// take, or when there is no value).
     pub fn take(&mut self) -> Option<Vec<u8>> {
         match &mut self.phase {
             Phase::Done(v) => v.take(),
@@ -152,6 +155,7 @@ impl Ident {
         }
     }
 
+    /// The descriptor to poll and for what, while the lookup runs.
     pub fn interest(&self) -> Option<(BorrowedFd<'_>, PollFlags)> {
         let sock = self.sock.as_ref()?;
         let ev = match self.phase {
@@ -179,6 +183,7 @@ impl Ident {
         }
     }
 
+    /// When [`Ident::on_event`] must be called even if nothing happened.
     pub fn deadline(&self) -> Option<Instant> {
         (!self.is_done()).then_some(self.deadline)
     }

@@ -272,6 +272,7 @@ impl Query {
         }
     }
 
+    /// The query has ended (see [`Query::result`]).
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done(_))
     }
@@ -291,6 +292,7 @@ impl Query {
         }
     }
 
+    /// When [`Query::on_event`] must be called even if nothing happened.
     pub fn deadline(&self) -> Option<Instant> {
         match &self.state {
             State::Udp { deadline, .. } | State::Tcp { deadline, .. } => Some(*deadline),
