@@ -11,13 +11,9 @@ use nix::unistd::Pid;
 
 use super::child::child_main;
 use super::prepared::Prepared;
+use super::stack::Stack;
 use super::{Child, Method, raw};
 
-/// The stack size for clone'd children: the child only runs
-/// [`child_main`], under 2 KiB deep; the rest is margin. The memory is
-/// allocated, never initialised: pages the child does not touch never
-/// become resident.
-pub(super) const STACK_SIZE: usize = 16 * 1024;
 /// Children that may be between clone and exec at once ([`Method::Async`]).
 /// On a busy machine a new child can wait milliseconds for a CPU before it
 /// reaches exec, so a handful is not enough; each slot costs a page or two
@@ -31,7 +27,9 @@ pub(super) struct Slot {
     /// Set to 1 before clone; the kernel writes 0 (CLONE_CHILD_CLEARTID)
     /// when the child's use of our memory ends: at exec or exit.
     pub(super) busy: AtomicU32,
-    pub(super) stack: Vec<u128>,
+    /// Mapped on first use (Vfork and Async only; a forked child runs on
+    /// its copy of our stack).
+    pub(super) stack: Option<Stack>,
     pub(super) prep: Prepared,
 }
 
@@ -46,19 +44,16 @@ impl Slot {
     fn new() -> Box<Slot> {
         Box::new(Slot {
             busy: AtomicU32::new(0),
-            stack: Vec::new(),
+            stack: None,
             prep: Prepared::default(),
         })
     }
 
-    pub(super) fn stack_top(&mut self) -> *mut c_void {
-        if self.stack.capacity() == 0 {
-            self.stack = Vec::with_capacity(STACK_SIZE / 16);
+    pub(super) fn stack_top(&mut self) -> io::Result<*mut c_void> {
+        if self.stack.is_none() {
+            self.stack = Some(Stack::new()?);
         }
-        self.stack
-            .as_mut_ptr()
-            .wrapping_add(self.stack.capacity())
-            .cast::<c_void>()
+        Ok(self.stack.as_ref().map_or(std::ptr::null_mut(), Stack::top))
     }
 
     pub(super) fn is_free(&self) -> bool {
@@ -72,7 +67,7 @@ pub struct Spawner {
     method: Method,
     /// For Fork and Vfork (and the Async fallback): one is enough, the
     /// parent waits (vfork) or the child has its own copy (fork).
-    sync: Box<Slot>,
+    pub(super) sync: Box<Slot>,
     /// Async slots, from `Box::into_raw`: a child reads its slot by
     /// address while we go on, so the parent reaches a slot only through
     /// this pointer, and mutably only once the kernel has marked it free.
@@ -130,6 +125,12 @@ impl Spawner {
             },
             _ => &mut self.sync,
         };
+        // Map the stack (first use only) before the signals are blocked,
+        // so a failure returns with our mask as it was.
+        let top = match method {
+            Method::Fork => std::ptr::null_mut(),
+            Method::Vfork | Method::Async => slot.stack_top()?,
+        };
         slot.prep.fill(child);
         let mut old = SigSet::empty();
         pthread_sigmask(
@@ -149,10 +150,11 @@ impl Spawner {
                 pid
             }
             Method::Vfork => {
-                let top = slot.stack_top();
-                // SAFETY: the child runs `trampoline` on its own stack (16
-                // byte aligned: u128 elements, the end of the allocation;
-                // the child writes before it reads, as any stack). It
+                // SAFETY: the child runs `trampoline` on its own stack (the
+                // page-aligned end of its own mapping, with a PROT_NONE
+                // guard page below: an overflow faults in the child rather
+                // than writing over our memory; the child writes before it
+                // reads, as any stack). It
                 // shares our memory but only reads `slot.prep`, which
                 // outlives it: CLONE_VFORK suspends us until it has exec'd
                 // or exited. Without CLONE_SIGHAND its signal actions are
@@ -167,7 +169,6 @@ impl Spawner {
                 }
             }
             Method::Async => {
-                let top = slot.stack_top();
                 slot.busy.store(1, Ordering::Release);
                 let tid = slot.busy.as_ptr();
                 // SAFETY: as for Vfork, except that we run on at once: the

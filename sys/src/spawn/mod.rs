@@ -17,7 +17,8 @@
 //! Where things are: `arena` (`argv`/`envp` arrays), `prepared` (the
 //! parent's flat copy of a [`Child`]), `child` (what the child runs until
 //! exec), `methods` (fork, vfork-style and async clone, the [`Spawner`]
-//! and its slots), `raw` (the child's system calls, per architecture).
+//! and its slots), `stack` (a clone'd child's stack and its guard page), `raw` (the
+//! child's system calls, per architecture).
 
 use std::ffi::CStr;
 use std::os::fd::BorrowedFd;
@@ -29,6 +30,7 @@ mod child;
 mod methods;
 mod prepared;
 mod raw;
+mod stack;
 #[cfg(test)]
 mod tests;
 
@@ -102,8 +104,10 @@ pub enum Method {
     /// reports (CLONE_CHILD_CLEARTID) that the child has exec'd or
     /// exited. As cheap as vfork, and the parent goes on accepting while
     /// the child execs, as after fork. The child makes raw system calls
-    /// that never touch the parent's `errno`. x86_64 and aarch64 only;
-    /// elsewhere, and when every slot is busy, this falls back to Vfork.
+    /// that never touch the parent's `errno`. x86_64 and aarch64 only:
+    /// elsewhere the Spawner uses Vfork instead. When every slot is busy
+    /// the next child is forked (not vfork'd: the parent must not stall
+    /// until it has exec'd).
     Async,
 }
 

@@ -1,4 +1,5 @@
-use super::methods::{ASYNC_SLOTS, STACK_SIZE};
+use super::methods::ASYNC_SLOTS;
+use super::stack::STACK_SIZE;
 use super::*;
 use std::ffi::CString;
 use std::os::fd::AsFd;
@@ -190,19 +191,18 @@ fn log_helper() {
 
 #[test]
 fn the_child_stays_far_inside_its_stack() {
-    // No guard page below a clone'd child's stack: measure how deep
-    // the deepest path (log lines, a failed PATH search, the failure
-    // message) goes, by painting the stack first.
+    // The guard page catches an overflow; this keeps the margin wide:
+    // measure how deep the deepest path (log lines, a failed PATH search,
+    // the failure message) goes, by painting the stack first.
     let mut sp = Spawner::new(Method::Async);
     if sp.method() != Method::Async {
         return;
     }
     // SAFETY: no child has run yet; slot 0 is free and ours.
     let slot = unsafe { &mut *sp.slots[0] };
-    let _ = slot.stack_top();
-    let cap = slot.stack.capacity();
-    // SAFETY: painting the allocation before any child uses it.
-    unsafe { std::ptr::write_bytes(slot.stack.as_mut_ptr(), 0xAA, cap) };
+    let _ = slot.stack_top().unwrap();
+    // Painting the stack before any child uses it.
+    slot.stack.as_mut().unwrap().usable().fill(0xAA);
     let missing = CString::new("/nonexistent/a").unwrap();
     let missing2 = CString::new("/nonexistent/b").unwrap();
     let argv: CStrArray = [missing.as_c_str()].into_iter().collect();
@@ -231,12 +231,65 @@ fn the_child_stays_far_inside_its_stack() {
         assert!(std::time::Instant::now() < deadline, "slot never freed");
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    // SAFETY: the child is gone; reading the painted allocation.
-    let bytes = unsafe { std::slice::from_raw_parts(slot.stack.as_ptr().cast::<u8>(), cap * 16) };
+    // The child is gone: the stack is ours to read.
+    let bytes = slot.stack.as_mut().unwrap().usable();
     let untouched = bytes.iter().take_while(|&&b| b == 0xAA).count();
     let used = bytes.len() - untouched;
     assert!(
-        used > 0 && used < STACK_SIZE / 4,
+        used > 0 && used < 16 * 1024 / 4,
         "the child used {used} bytes of stack"
     );
+}
+
+/// The mappings of this process as (start, end, permissions).
+fn maps() -> Vec<(usize, usize, String)> {
+    let text = std::fs::read_to_string("/proc/self/maps").unwrap();
+    text.lines()
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            let (a, b) = f.next().unwrap().split_once('-').unwrap();
+            let perms = f.next().unwrap().to_string();
+            let hex = |s: &str| usize::from_str_radix(s, 16).unwrap();
+            (hex(a), hex(b), perms)
+        })
+        .collect()
+}
+
+#[test]
+fn a_clone_stack_has_a_guard_page_below_it() {
+    // The stack grows down: an overflow must hit a PROT_NONE page (and
+    // kill the child with SIGSEGV) instead of writing over our memory.
+    for method in [Method::Vfork, Method::Async] {
+        let mut sp = Spawner::new(method);
+        if sp.method() != method {
+            continue;
+        }
+        let slot = if method == Method::Async {
+            // SAFETY: no child has run yet; slot 0 is free and ours.
+            unsafe { &mut *sp.slots[0] }
+        } else {
+            &mut sp.sync
+        };
+        let top = slot.stack_top().unwrap() as usize;
+        let maps = maps();
+        let stack = maps
+            .iter()
+            .find(|(a, b, _)| *a < top && top <= *b)
+            .expect("the stack is mapped");
+        assert!(stack.2.starts_with("rw"), "{stack:?}");
+        assert!(
+            stack.1 - stack.0 >= STACK_SIZE,
+            "{method:?}: {stack:?} is smaller than {STACK_SIZE}"
+        );
+        let below = maps
+            .iter()
+            .find(|(_, b, _)| *b == stack.0)
+            .unwrap_or_else(|| panic!("{method:?}: nothing mapped below {stack:x?}"));
+        assert!(
+            below.2.starts_with("---"),
+            "{method:?}: {below:x?} below {stack:x?}"
+        );
+        // The child still runs and execs on it.
+        assert_eq!(run(method, Action::Exit(3), &[]), 3);
+    }
 }
