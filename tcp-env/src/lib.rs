@@ -85,15 +85,6 @@ fn ptr(resolver: &mut Resolver, ip: IpAddr) -> Option<Vec<u8>> {
     }
 }
 
-/// djb's `scan_ulong`: leading digits, 0 if none.
-fn scan_ulong(s: &[u8]) -> u64 {
-    s.iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, &d| {
-            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        })
-}
-
 /// fd 0 is not a connected IP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotASocket;
@@ -178,7 +169,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         match o {
             Opt::Found(b'r', _) => remote_info = true,
             Opt::Found(b'R', _) => remote_info = false,
-            Opt::Found(b't', Some(v)) => timeout = scan_ulong(&v),
+            Opt::Found(b't', Some(v)) => timeout = control::file::scan_ulong(&v),
             Opt::Found(..) => {}
             // qmail's getopt complains and tcp-env carries on.
             Opt::Bad(c) => eprintln!("tcp-env: illegal option -- {}", c as char),
@@ -261,6 +252,7 @@ mod tests {
 
     #[test]
     fn timeouts_read_like_scan_ulong() {
+        use control::file::scan_ulong;
         assert_eq!(scan_ulong(b"30"), 30);
         assert_eq!(scan_ulong(b"5s"), 5);
         assert_eq!(scan_ulong(b"x"), 0);
