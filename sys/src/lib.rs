@@ -13,6 +13,7 @@
 //!   taking inherited ones, exec with a descriptor map.
 //! - [`sigexit`]: signals that end the process with a chosen exit code.
 //! - [`mmap`]: a whole file mapped read-only (cdb lookups).
+//! - [`ipme`]: this host's addresses (qmail's `ipme`).
 //!
 //! Every `unsafe` block of the workspace that is not in a crate's own
 //! small wrapper lives here, each with a `// SAFETY:` comment.
@@ -20,6 +21,7 @@
 pub mod activation;
 pub mod errstr;
 pub mod fds;
+pub mod ipme;
 pub mod mmap;
 pub mod privs;
 pub mod selfpipe;
