@@ -7,10 +7,10 @@
 //! one line of explanation and exits 100 (permanent) or 111 (temporary).
 
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -277,7 +277,14 @@ fn search(args: &Args) -> Result<Option<Found>, Fail> {
                 describe(e)
             ))
         };
-        let file = match File::open(path) {
+        // O_NONBLOCK, as qmail's open_read: a FIFO planted as a `.qmail`
+        // file must not hang the delivery waiting for a writer. The type
+        // check below then skips it.
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
             Ok(f) => f,
             Err(e) => {
                 let denied = matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM));

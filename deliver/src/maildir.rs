@@ -108,7 +108,13 @@ pub fn deliver<R: Read>(
     let _ = std::fs::remove_file(&tmp_path);
     result?;
     // The link must survive a crash before we report success.
-    if let Ok(d) = File::open(dir.join("new")) {
+    // O_DIRECTORY: if `new` were swapped for a FIFO, a plain open would
+    // wait for a writer forever.
+    if let Ok(d) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+        .open(dir.join("new"))
+    {
         d.sync_all().map_err(MaildirError::Write)?;
     }
     Ok(new_path)

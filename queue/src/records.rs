@@ -285,14 +285,9 @@ pub fn parse_todo(bytes: &[u8]) -> Result<Vec<TodoRecord>, TodoError> {
     Ok(out)
 }
 
-/// djb's `scan_ulong`: the leading digits, 0 if none; saturates.
-pub fn scan_ulong(s: &[u8]) -> u64 {
-    s.iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, &d| {
-            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        })
-}
+/// djb's `scan_ulong`, kept under this path for the crates that read
+/// records (qmail-lspawn's uids).
+pub use control::file::scan_ulong;
 
 /// The sender in an info file: its first record must be `F...\0`.
 /// `None` for a damaged file (qmail-send's `getinfo` failing).

@@ -10,6 +10,8 @@
 //!   boot files, the queue (through `queue::layout`), the alias user's
 //!   files. Files are replaced atomically.
 //! - [`check`]: `instcheck`, comparing a home with [`hier`].
+//! - [`make`]: `qmail-setup` itself (install, then check), called by the
+//!   binary once it has parsed its arguments.
 //! - [`accounts`]: qmail's users and groups, created with the system's
 //!   tools when root and missing.
 //! - [`config`]: `config-fast`: `me`, `defaultdomain`, `plusdomain`,
@@ -29,6 +31,7 @@ pub mod embedded;
 pub mod hier;
 pub mod install;
 pub mod maildir;
+pub mod make;
 pub mod run;
 pub mod syslog;
 

@@ -16,7 +16,7 @@
 //! why mail is refused.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -32,19 +32,9 @@ use crate::session::{QmailQueue, Session};
 /// Bytes read from the client at a time.
 const READ_SIZE: usize = 64 * 1024;
 
-/// This host's addresses (qmail's `ipme`): every interface address, and
-/// 0.0.0.0, which netqmail counts as "this host" (RFC 1122 3.2.1.3).
+/// This host's addresses (qmail's `ipme`, the rule in [`sys::ipme`]).
 pub fn ipme() -> io::Result<Vec<IpAddr>> {
-    let mut ips = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
-    for ifa in nix::ifaddrs::getifaddrs().map_err(io::Error::from)? {
-        let Some(a) = ifa.address else { continue };
-        if let Some(v4) = a.as_sockaddr_in() {
-            ips.push(IpAddr::V4(v4.ip()));
-        } else if let Some(v6) = a.as_sockaddr_in6() {
-            ips.push(IpAddr::V6(v6.ip()));
-        }
-    }
-    Ok(ips)
+    Ok(sys::ipme::IpMe::load()?.addrs().collect())
 }
 
 /// Wait until `fd` is ready for `flags`, at most until `deadline`.

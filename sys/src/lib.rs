@@ -15,6 +15,7 @@
 //! - [`mmap`]: a whole file mapped read-only (cdb lookups).
 //! - [`getopt`]: djb's getopt and its complaints, for every program whose
 //!   command line is djb's (tcpserver, tcp-env, qmail-local, sendmail...).
+//! - [`ipme`]: this host's addresses (qmail's `ipme`).
 //!
 //! Every `unsafe` block of the workspace that is not in a crate's own
 //! small wrapper lives here, each with a `// SAFETY:` comment.
@@ -23,6 +24,7 @@ pub mod activation;
 pub mod errstr;
 pub mod fds;
 pub mod getopt;
+pub mod ipme;
 pub mod mmap;
 pub mod privs;
 pub mod selfpipe;

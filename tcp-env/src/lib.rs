@@ -87,15 +87,6 @@ fn ptr(resolver: &mut Resolver, ip: IpAddr) -> Option<Vec<u8>> {
     ucspi::lookup::name_of(resolver, ip).unwrap_or_else(|_| Some(b"softdnserror".to_vec()))
 }
 
-/// djb's `scan_ulong`: leading digits, 0 if none.
-fn scan_ulong(s: &[u8]) -> u64 {
-    s.iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, &d| {
-            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        })
-}
-
 /// fd 0 is not a connected IP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotASocket;
@@ -148,7 +139,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         match o {
             Opt::Found(b'r', _) => remote_info = true,
             Opt::Found(b'R', _) => remote_info = false,
-            Opt::Found(b't', Some(v)) => timeout = scan_ulong(&v),
+            Opt::Found(b't', Some(v)) => timeout = control::file::scan_ulong(&v),
             Opt::Found(..) => {}
             // qmail's getopt complains and tcp-env carries on.
             Opt::Bad(c) => eprintln!("tcp-env: {}", g.complaint(c)),
@@ -231,6 +222,7 @@ mod tests {
 
     #[test]
     fn timeouts_read_like_scan_ulong() {
+        use control::file::scan_ulong;
         assert_eq!(scan_ulong(b"30"), 30);
         assert_eq!(scan_ulong(b"5s"), 5);
         assert_eq!(scan_ulong(b"x"), 0);

@@ -4,7 +4,7 @@
 //! in a home that nobody owns, as qmail-lspawn would run it.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -85,6 +85,8 @@ struct Call<'a> {
     env: Vec<(&'a str, String)>,
     flags: &'a [&'a str],
     limit_blocks: Option<u32>,
+    /// How long qmail-local may take before the test calls it hung.
+    deadline: std::time::Duration,
 }
 
 impl Default for Call<'_> {
@@ -98,6 +100,7 @@ impl Default for Call<'_> {
             env: Vec::new(),
             flags: &[],
             limit_blocks: None,
+            deadline: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -145,9 +148,7 @@ fn run(home: &Home, call: Call<'_>, message: &[u8]) -> Run {
         cmd.uid(NOBODY).gid(NOBODY);
     }
     let mut p = e2e::Proc::spawn(&mut cmd).unwrap();
-    let status = p
-        .wait_timeout(std::time::Duration::from_secs(60))
-        .expect("qmail-local finished");
+    let status = p.wait_timeout(call.deadline).expect("qmail-local finished");
     Run {
         code: status.code().expect("exited"),
         report: fs::read_to_string(&rpath).unwrap(),
@@ -265,6 +266,66 @@ fn extensions_and_the_default_cascade() {
     };
     assert_eq!(run(&h, call, b"y\n").code, 0);
     assert_eq!(h.new_files("exact").len(), 1);
+}
+
+/// A FIFO (or any file that is not a regular file) in the `.qmail`
+/// search is skipped, as qmail's open with O_NDELAY and fstat do: a
+/// blocking open would wait for a writer forever, and the delivery with it.
+#[test]
+fn a_fifo_as_dot_qmail_is_skipped_not_waited_on() {
+    let h = Home::new();
+    h.maildir("Maildir");
+    h.file(".qmail-default", "./Maildir/\n");
+    let fifo = h.path.join(".qmail-ext");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    chown(&fifo);
+    let call = Call {
+        local: "joe-ext",
+        dash: "-",
+        ext: "ext",
+        deadline: std::time::Duration::from_secs(10),
+        ..Call::default()
+    };
+    let r = run(&h, call, MESSAGE);
+    assert_eq!((r.code, r.report.as_str()), (0, "did 1+0+0\n"));
+    assert_eq!(h.new_files("Maildir").len(), 1);
+}
+
+/// An mbox that is a FIFO neither hangs (O_NONBLOCK) nor gets the message:
+/// the seek to its end fails first and the delivery defers. Devices stay
+/// allowed, as in qmail (the full-disk test writes to /dev/full).
+#[test]
+fn an_mbox_that_is_a_fifo_defers() {
+    let h = Home::new();
+    h.file(".qmail", "./Mailbox\n");
+    let fifo = h.path.join("Mailbox");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    chown(&fifo);
+    // A reader, so that an open for writing succeeds and only the type
+    // check can refuse it.
+    let reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_nonblock())
+        .open(&fifo)
+        .unwrap();
+    let call = Call {
+        deadline: std::time::Duration::from_secs(10),
+        ..Call::default()
+    };
+    let r = run(&h, call, MESSAGE);
+    drop(reader);
+    assert_eq!(
+        (r.code, r.report.as_str()),
+        (
+            111,
+            "Unable to write ./Mailbox: unseekable descriptor. (#4.3.0)\n"
+        )
+    );
+}
+
+/// O_NONBLOCK, so the test's own open of the FIFO does not wait.
+fn libc_nonblock() -> i32 {
+    nix::fcntl::OFlag::O_NONBLOCK.bits()
 }
 
 #[test]
