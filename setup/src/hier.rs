@@ -153,6 +153,11 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("mailsubj", Owner::Root, 0o755),
     ("qreceipt", Owner::Root, 0o755),
     ("qbiff", Owner::Root, 0o755),
+    ("qmail-newmrh", Owner::Root, 0o700),
+    ("qmail-showctl", Owner::Root, 0o755),
+    ("qmail-pw2u", Owner::Root, 0o711),
+    ("maildir2mbox", Owner::Root, 0o755),
+    ("maildirwatch", Owner::Root, 0o755),
 ];
 
 /// The alias user's files (INSTALL.alias): empty, so mail for
