@@ -144,6 +144,20 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("config-fast", Owner::Root, 0o755),
     ("qmail-setup", Owner::Root, 0o755),
     ("qmail-run", Owner::Root, 0o755),
+    ("bouncesaying", Owner::Root, 0o755),
+    ("condredirect", Owner::Root, 0o755),
+    ("except", Owner::Root, 0o755),
+    ("forward", Owner::Root, 0o755),
+    ("predate", Owner::Root, 0o755),
+    ("datemail", Owner::Root, 0o755),
+    ("mailsubj", Owner::Root, 0o755),
+    ("qreceipt", Owner::Root, 0o755),
+    ("qbiff", Owner::Root, 0o755),
+    ("qmail-newmrh", Owner::Root, 0o700),
+    ("qmail-showctl", Owner::Root, 0o755),
+    ("qmail-pw2u", Owner::Root, 0o711),
+    ("maildir2mbox", Owner::Root, 0o755),
+    ("maildirwatch", Owner::Root, 0o755),
 ];
 
 /// The alias user's files (INSTALL.alias): empty, so mail for
