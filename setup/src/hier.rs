@@ -153,6 +153,7 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("mconnect", Owner::Root, 0o755),
     ("mconnect-io", Owner::Root, 0o755),
     ("tcpcat", Owner::Root, 0o755),
+    ("tcpclient", Owner::Root, 0o755),
 ];
 
 /// The alias user's files (INSTALL.alias): empty, so mail for
