@@ -103,14 +103,18 @@ pub fn txt_text(p: &[u8]) -> Result<Vec<u8>, dns::Malformed> {
 /// Asks the questions, each bounded by one deadline.
 #[derive(Debug)]
 pub struct Lookups {
-    resolver: Resolver,
+    /// Made at the first question: most connections of a site that
+    /// sets `$RBLSMTPD` by rule ask none.
+    resolver: Option<Resolver>,
+    dnscacheip: Option<String>,
     deadline: Instant,
 }
 
 impl Lookups {
     pub fn new(dnscacheip: Option<&str>, deadline: Instant) -> Lookups {
         Lookups {
-            resolver: Resolver::new(dnscacheip),
+            resolver: None,
+            dnscacheip: dnscacheip.map(str::to_string),
             deadline,
         }
     }
@@ -118,7 +122,11 @@ impl Lookups {
     /// The response packet for `name` (dotted) of `qtype`.
     fn ask(&mut self, name: &[u8], qtype: u16) -> Result<Vec<u8>, TempFail> {
         let wire = dns::from_dotted(name).ok_or(TempFail)?;
-        let mut q = self.resolver.start(&wire, qtype, Instant::now());
+        let dnscacheip = self.dnscacheip.as_deref();
+        let resolver = self
+            .resolver
+            .get_or_insert_with(|| Resolver::new(dnscacheip));
+        let mut q = resolver.start(&wire, qtype, Instant::now());
         loop {
             if let Some(r) = q.result() {
                 return r.map_err(|_| TempFail);
