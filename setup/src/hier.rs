@@ -158,6 +158,16 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("qmail-pw2u", Owner::Root, 0o711),
     ("maildir2mbox", Owner::Root, 0o755),
     ("maildirwatch", Owner::Root, 0o755),
+    ("rblsmtpd", Owner::Root, 0o755),
+    ("addcr", Owner::Root, 0o755),
+    ("delcr", Owner::Root, 0o755),
+    ("fixcrio", Owner::Root, 0o755),
+    ("recordio", Owner::Root, 0o755),
+    ("argv0", Owner::Root, 0o755),
+    ("mconnect", Owner::Root, 0o755),
+    ("mconnect-io", Owner::Root, 0o755),
+    ("tcpcat", Owner::Root, 0o755),
+    ("tcpclient", Owner::Root, 0o755),
 ];
 
 /// The alias user's files (INSTALL.alias): empty, so mail for

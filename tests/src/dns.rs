@@ -57,6 +57,9 @@ pub enum Data {
     Ptr(String),
     /// One text string.
     Txt(String),
+    /// Character-strings of raw bytes, each at most 255 long (odd bytes
+    /// for DNSBL texts).
+    TxtBytes(Vec<Vec<u8>>),
 }
 
 impl Data {
@@ -67,7 +70,7 @@ impl Data {
             Data::Mx(..) => TYPE_MX,
             Data::Cname(_) => TYPE_CNAME,
             Data::Ptr(_) => TYPE_PTR,
-            Data::Txt(_) => TYPE_TXT,
+            Data::Txt(_) | Data::TxtBytes(_) => TYPE_TXT,
         }
     }
 }
@@ -135,6 +138,14 @@ impl Zone {
     /// A TXT record.
     pub fn txt(self, name: &str, text: &str) -> Zone {
         self.record(name, Data::Txt(text.to_string()))
+    }
+
+    /// A TXT record of raw character-strings.
+    pub fn txt_bytes(self, name: &str, strings: &[&[u8]]) -> Zone {
+        self.record(
+            name,
+            Data::TxtBytes(strings.iter().map(|s| s.to_vec()).collect()),
+        )
     }
 
     /// Answer SERVFAIL for every query about `name`.
@@ -419,6 +430,13 @@ fn put_record(out: &mut Vec<u8>, name: &str, data: &Data) {
             for chunk in t.as_bytes().chunks(255) {
                 rdata.push(chunk.len() as u8);
                 rdata.extend_from_slice(chunk);
+            }
+        }
+        Data::TxtBytes(strings) => {
+            for st in strings {
+                let st = &st[..st.len().min(255)];
+                rdata.push(st.len() as u8);
+                rdata.extend_from_slice(st);
             }
         }
     }

@@ -1,0 +1,4 @@
+//! The DNS pieces shared with tcpserver, reached only through here so one
+//! line changes when they move to their own crate.
+
+pub use tcpserver::{dns, resolver};

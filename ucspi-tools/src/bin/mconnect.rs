@@ -1,0 +1,9 @@
+//! mconnect: 0.88's script over tcpclient. See mconnect(1).
+fn main() {
+    let args = std::env::args_os().skip(1).collect();
+    std::process::exit(ucspi_tools::script::run(
+        "mconnect",
+        ucspi_tools::script::MCONNECT,
+        args,
+    ));
+}
