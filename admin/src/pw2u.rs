@@ -57,7 +57,7 @@ impl Default for Options {
 
 /// Parse the command line (without argv[0]); `None` is a usage error.
 pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Options> {
-    use control::getopt::{Getopt, Opt};
+    use sys::getopt::{Getopt, Opt};
     let mut o = Options::default();
     let mut g = Getopt::new(args, "/ohHuUc:C");
     for opt in g.by_ref() {

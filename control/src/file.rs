@@ -45,26 +45,11 @@ pub fn read_int(path: &Path) -> io::Result<Option<u64>> {
     Ok(read_line(path)?.and_then(|line| parse_ulong(&line)))
 }
 
-/// djb's `scan_ulong` as qmail uses it: the value of the leading digits,
-/// 0 when there are none (`x`, `-1`, ` 5`, empty). Saturates at
-/// `u64::MAX` where C would wrap: no limit or count read from a file
-/// turns small by being too large. The one copy for the workspace
-/// (qmail-send's todo records, tcp-env's `-t`, lspawn's uids).
-pub fn scan_ulong(text: &[u8]) -> u64 {
-    parse_ulong(text).unwrap_or(0)
-}
-
-/// [`scan_ulong`], telling "no leading digit" (`None`) from 0: for control
-/// files and options where that means "not set".
-pub fn parse_ulong(text: &[u8]) -> Option<u64> {
-    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    Some(text[..digits].iter().fold(0u64, |n, &d| {
-        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    }))
-}
+/// djb's `scan_ulong` and its `None`-for-no-digit form, defined once in
+/// `sys::scan` for every crate (qmail-send's todo records, tcp-env's `-t`,
+/// lspawn's uids, rblsmtpd's `-t`), re-exported where control files are
+/// read.
+pub use sys::scan::{parse_ulong, scan_ulong};
 
 /// Entries of a list file.
 pub fn read_list(path: &Path) -> io::Result<Option<Vec<Vec<u8>>>> {
@@ -107,24 +92,6 @@ mod tests {
         assert_eq!(parse_ulong(b"abc"), None);
         assert_eq!(parse_ulong(b""), None);
         assert_eq!(parse_ulong(b"99999999999999999999999"), Some(u64::MAX));
-    }
-
-    #[test]
-    fn scan_ulong_is_djbs_leading_digits_or_zero() {
-        assert_eq!(scan_ulong(b"0"), 0);
-        assert_eq!(scan_ulong(b"007"), 7);
-        assert_eq!(scan_ulong(b"30"), 30);
-        assert_eq!(scan_ulong(b"5s"), 5);
-        assert_eq!(scan_ulong(b"12\0 34"), 12);
-        // No sign, no leading space: C's scan_ulong takes digits only.
-        assert_eq!(scan_ulong(b"-1"), 0);
-        assert_eq!(scan_ulong(b"+1"), 0);
-        assert_eq!(scan_ulong(b" 5"), 0);
-        assert_eq!(scan_ulong(b"x"), 0);
-        assert_eq!(scan_ulong(b""), 0);
-        assert_eq!(scan_ulong(b"18446744073709551615"), u64::MAX);
-        // Saturates where C would wrap (2^64 would read as 0).
-        assert_eq!(scan_ulong(b"18446744073709551616"), u64::MAX);
     }
 
     #[test]

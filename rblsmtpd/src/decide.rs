@@ -15,7 +15,8 @@ use std::net::Ipv4Addr;
 use std::os::unix::ffi::OsStringExt;
 use std::time::Duration;
 
-use control::getopt::{Getopt, Opt};
+use sys::getopt::{Getopt, Opt};
+use sys::scan::scan_ulong;
 
 use crate::lookup::{Lookups, TempFail, listed_name};
 
@@ -62,15 +63,6 @@ impl Options {
             t => Duration::from_secs(t),
         }
     }
-}
-
-/// djb's `scan_ulong`: the leading digits, 0 if none.
-fn scan_ulong(s: &[u8]) -> u64 {
-    s.iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0u64, |n, &d| {
-            n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
-        })
 }
 
 /// The options; `Err` carries getopt's complaint line.
@@ -347,7 +339,5 @@ mod tests {
         assert_eq!(e, b"rblsmtpd: illegal option -- x\n");
         let e = parse(vec!["-r".into()]).unwrap_err();
         assert_eq!(e, b"rblsmtpd: option requires an argument -- r\n");
-        assert_eq!(scan_ulong(b"12x"), 12);
-        assert_eq!(scan_ulong(b"x"), 0);
     }
 }

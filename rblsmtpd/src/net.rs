@@ -1,4 +1,3 @@
-//! The DNS pieces shared with tcpserver, reached only through here so one
-//! line changes when they move to their own crate.
+//! The DNS pieces shared with tcpserver, from the `ucspi` library.
 
-pub use tcpserver::{dns, resolver};
+pub use ucspi::{dns, resolver};

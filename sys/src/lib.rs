@@ -16,6 +16,7 @@
 //! - [`getopt`]: djb's getopt and its complaints, for every program whose
 //!   command line is djb's (tcpserver, tcp-env, qmail-local, sendmail...).
 //! - [`ipme`]: this host's addresses (qmail's `ipme`).
+//! - [`scan`]: djb's `scan_ulong`.
 //!
 //! Every `unsafe` block of the workspace that is not in a crate's own
 //! small wrapper lives here, each with a `// SAFETY:` comment.
@@ -27,6 +28,7 @@ pub mod getopt;
 pub mod ipme;
 pub mod mmap;
 pub mod privs;
+pub mod scan;
 pub mod selfpipe;
 pub mod sigexit;
 pub mod sockopt;

@@ -139,7 +139,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         match o {
             Opt::Found(b'r', _) => remote_info = true,
             Opt::Found(b'R', _) => remote_info = false,
-            Opt::Found(b't', Some(v)) => timeout = control::file::scan_ulong(&v),
+            Opt::Found(b't', Some(v)) => timeout = sys::scan::scan_ulong(&v),
             Opt::Found(..) => {}
             // qmail's getopt complains and tcp-env carries on.
             Opt::Bad(c) => eprintln!("tcp-env: {}", g.complaint(c)),
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn timeouts_read_like_scan_ulong() {
-        use control::file::scan_ulong;
+        use sys::scan::scan_ulong;
         assert_eq!(scan_ulong(b"30"), 30);
         assert_eq!(scan_ulong(b"5s"), 5);
         assert_eq!(scan_ulong(b"x"), 0);

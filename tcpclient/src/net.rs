@@ -1,6 +1,5 @@
 //! The pieces shared with tcpserver (DNS, ident, the environment in
-//! pathexec order, `$PATH` search), reached only through here so one line
-//! changes when they move to their own crate.
+//! pathexec order, `$PATH` search), from the `ucspi` library.
 
-pub use tcpserver::server::path_candidates;
-pub use tcpserver::{addr, dns, env, ident, resolver};
+pub use ucspi::path::path_candidates;
+pub use ucspi::{addr, dns, env, ident, resolver};

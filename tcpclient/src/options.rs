@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::net::IpAddr;
 
-use control::getopt::{Getopt, Opt};
+use sys::getopt::{Getopt, Opt};
 
 pub const USAGE: &[u8] = b"tcpclient: usage: tcpclient [ -hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] host port program\n";
 

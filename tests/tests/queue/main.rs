@@ -3,7 +3,9 @@
 mod crash;
 mod damage;
 mod delivery;
+mod hardening;
 mod literal;
+mod memory;
 mod remote;
 mod retry;
 mod root;

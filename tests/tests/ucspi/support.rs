@@ -3,8 +3,6 @@
 //! writes; a small TCP server on loopback that answers each connection
 //! with fixed bytes; a DNS server Debian's tools can reach.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

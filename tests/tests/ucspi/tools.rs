@@ -3,12 +3,10 @@
 //! the clients over tcpclient (mconnect, tcpcat, who@, date@, finger@,
 //! http@) against a server on loopback.
 
-mod ucspi_support;
-
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use ucspi_support::*;
+use super::support::*;
 
 /// Run our `name` and Debian's on the same input; returns ours (and
 /// asserts Debian's is the same when installed).

@@ -4,8 +4,6 @@
 //! qmail-smtpd does with the same files), qmail-pw2u, maildir2mbox and
 //! maildirwatch.
 
-mod system_support;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -13,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use system_support::{as_owner, bin, bins, open_tempdir, owner};
+use super::support::{as_owner, bin, bins, open_tempdir, owner};
 
 /// One qmail-smtpd session over pipes: the commands, then what it said.
 fn smtpd(home: &Path, input: &str) -> String {

@@ -5,15 +5,13 @@
 //! tcpserver on [::1], and the A-record form. Every name is answered by
 //! the test's own DNS server.
 
-mod ucspi_support;
-
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::support::*;
 use e2e::dns::{DnsServer, Zone};
-use ucspi_support::*;
 
 /// Everything a client might say, each command once.
 const DIALOGUE: &[u8] = b"HELO x\r\nehlo y\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nNoOp\r\nRSET\r\nVRFY x\r\nmailx\r\nQUIT\r\nHELO after\r\n";

@@ -3,14 +3,12 @@
 //! address of a name in turn, the x+y connect timeouts, ident; and, ours
 //! only, IPv6 on [::1] with ucspi-tcp6's -4, -6 and -I.
 
-mod ucspi_support;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::support::*;
 use e2e::dns::Zone;
 use e2e::net::unique_loopback;
-use ucspi_support::*;
 
 /// The program tcpclient runs: its environment, then what it reads on
 /// fd 6, then which fds it has open.

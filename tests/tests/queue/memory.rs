@@ -6,14 +6,12 @@
 //! Python program speaking qmail-send's spawner protocol, answering `K`
 //! at once), so twenty thousand deliveries take seconds, not a fork each.
 
-mod queue_support;
-
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use queue_support::System;
+use super::support::System;
 
 /// A spawner that takes every command and reports success for it.
 const SPAWNER: &str = r#"
