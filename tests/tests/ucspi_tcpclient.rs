@@ -462,3 +462,35 @@ fn local_address_and_port_match_debian() {
         );
     }
 }
+
+#[test]
+fn a_failing_dns_server_matches_debian() {
+    // SERVFAIL: djb's resolver keeps asking for about 11 s, then gives
+    // up with a temporary failure; ours and Debian's run side by side.
+    let (dns, debian_can) = dns(Zone::new().servfail("broken.test"));
+    let dnsip = dns.dnscacheip();
+    let env = [("DNSCACHEIP", dnsip.as_str())];
+    let (ours, deb) = both("tcpclient");
+    let mut impls = vec![ours];
+    if debian_can {
+        impls.extend(deb);
+    }
+    let outs: Vec<Out> = std::thread::scope(|s| {
+        let hs: Vec<_> = impls
+            .iter()
+            .map(|p| s.spawn(|| tcpclient(p, &["-RHl0", "broken.test", "25", "true"], &env)))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        (outs[0].err_text(), outs[0].code),
+        (
+            "tcpclient: fatal: temporarily unable to figure out IP address for broken.test: temporary failure\n"
+                .to_string(),
+            Some(111)
+        )
+    );
+    for o in &outs[1..] {
+        assert_eq!(&outs[0], o);
+    }
+}
