@@ -430,3 +430,64 @@ fn a_record_lists_and_ipv6_clients() {
     assert!(line.ends_with(": 451 six is listed"), "{line}");
     drop(srv);
 }
+
+#[test]
+fn a_rule_sets_rblsmtpd_under_tcpserver() {
+    // The usual site: tcprules gives one client $RBLSMTPD (blocked
+    // permanently, no lookup) and others an empty one (never blocked).
+    let dir = tempfile::tempdir().unwrap();
+    let cdb = dir.path().join("smtp.cdb");
+    let blocked = e2e::net::unique_loopback();
+    let rules = format!(
+        "{blocked}:allow,RBLSMTPD=\"-Spam from %s is refused\"\n127.0.0.1:allow,RBLSMTPD=\"\"\n"
+    );
+    let o = e2e::tcprules::run(
+        &e2e::bin("tcprules"),
+        &cdb,
+        &dir.path().join("smtp.tmp"),
+        rules.as_bytes(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let (dns, _) = dns(zone());
+    let mut cmd = std::process::Command::new(e2e::bin("tcpserver"));
+    cmd.args(["-1", "-RHl0", "-x", cdb.to_str().unwrap(), "127.0.0.1", "0"])
+        .arg(e2e::bin("rblsmtpd"))
+        .args(["-r", "rbl.test", "echo", "the real server"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("DNSCACHEIP", dns.dnscacheip())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut srv = e2e::Proc::spawn(&mut cmd).unwrap();
+    let (port, _) = e2e::read_line_from(srv.child.stdout.take().unwrap(), STEP).expect("port");
+    let log = e2e::log::Log::new();
+    log.follow(srv.child.stderr.take().unwrap(), Some("tcpserver"));
+    let port: u16 = port.trim().parse().unwrap();
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut c = e2e::net::connect_from(IpAddr::V4(blocked), to, STEP);
+    c.write_all(b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nQUIT\r\n")
+        .unwrap();
+    let mut got = String::new();
+    c.read_to_string(&mut got).unwrap();
+    assert_eq!(
+        got,
+        "220 rblsmtpd.local\r\n250 rblsmtpd.local\r\n250 rblsmtpd.local\r\n553 Spam from %s is refused\r\n221 rblsmtpd.local\r\n"
+    );
+    let want = format!("rblsmtpd: {blocked} pid ");
+    let line = log
+        .wait(STEP, |l| l.iter().find(|x| x.starts_with(&want)).cloned())
+        .expect("rblsmtpd's log line");
+    assert!(line.ends_with(": 553 Spam from %s is refused"), "{line}");
+    let before = dns.queries().len();
+    let mut c = e2e::net::connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), to, STEP);
+    let mut got = String::new();
+    c.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "the real server\n");
+    assert_eq!(
+        dns.queries().len(),
+        before,
+        "an empty $RBLSMTPD asks nothing"
+    );
+    drop(srv);
+}

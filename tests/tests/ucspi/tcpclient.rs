@@ -253,9 +253,15 @@ fn each_address_of_a_name_is_tried_in_turn() {
 /// A listener whose accept queue is full, so a new connection attempt
 /// gets no answer and times out.
 fn unanswering() -> (socket2::Socket, Vec<std::net::TcpStream>, SocketAddr) {
+    unanswering_on_port(0)
+}
+
+/// [`unanswering`] on a fresh address and the given port (0: any).
+fn unanswering_on_port(port: u16) -> (socket2::Socket, Vec<std::net::TcpStream>, SocketAddr) {
     let ip = unique_loopback();
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    s.bind(&SocketAddr::new(IpAddr::V4(ip), 0).into()).unwrap();
+    s.bind(&SocketAddr::new(IpAddr::V4(ip), port).into())
+        .unwrap();
     s.listen(0).unwrap();
     let addr = s.local_addr().unwrap().as_socket().unwrap();
     let mut fill = Vec::new();
@@ -300,6 +306,53 @@ fn connect_timeouts_match_debian() {
             t.elapsed() < Duration::from_millis(1900),
             "{:?}",
             t.elapsed()
+        );
+    }
+}
+
+#[test]
+fn addresses_that_timed_out_are_tried_again() {
+    // Two addresses that never answer, -T 1+1: each gets 1 s, then each
+    // gets 1 s more, and only then is each reported (4 s in all).
+    let (_l1, _f1, a1) = unanswering();
+    let (_l2, _f2, a2) = unanswering_on_port(a1.port());
+    let (dns, debian_can) = dns(Zone::new()
+        .ip("slow.test", a1.ip())
+        .ip("slow.test", a2.ip()));
+    let dnsip = dns.dnscacheip();
+    let env = [("DNSCACHEIP", dnsip.as_str())];
+    let (ours, deb) = both("tcpclient");
+    let mut impls = vec![ours];
+    if debian_can {
+        impls.extend(deb);
+    }
+    let port = a1.port().to_string();
+    let outs: Vec<(Out, Duration)> = std::thread::scope(|s| {
+        let hs: Vec<_> = impls
+            .iter()
+            .map(|p| {
+                s.spawn(|| {
+                    let t = Instant::now();
+                    let args = ["-RHl0", "-T", "1+1", "slow.test", &port, "true"];
+                    let o = tcpclient(p, &args, &env);
+                    (o, t.elapsed())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (o, took) in &outs {
+        let mut lines: Vec<String> = o.err_text().lines().map(String::from).collect();
+        lines.sort();
+        let mut want: Vec<String> = [a1.ip(), a2.ip()]
+            .iter()
+            .map(|ip| format!("tcpclient: unable to connect to {ip} port {port}: timed out"))
+            .collect();
+        want.sort();
+        assert_eq!((lines, o.code), (want, Some(111)));
+        assert!(
+            *took >= Duration::from_millis(3900) && *took < Duration::from_secs(15),
+            "{took:?}"
         );
     }
 }
@@ -458,5 +511,37 @@ fn local_address_and_port_match_debian() {
             ),
             "{p:?}"
         );
+    }
+}
+
+#[test]
+fn a_failing_dns_server_matches_debian() {
+    // SERVFAIL: djb's resolver keeps asking for about 11 s, then gives
+    // up with a temporary failure; ours and Debian's run side by side.
+    let (dns, debian_can) = dns(Zone::new().servfail("broken.test"));
+    let dnsip = dns.dnscacheip();
+    let env = [("DNSCACHEIP", dnsip.as_str())];
+    let (ours, deb) = both("tcpclient");
+    let mut impls = vec![ours];
+    if debian_can {
+        impls.extend(deb);
+    }
+    let outs: Vec<Out> = std::thread::scope(|s| {
+        let hs: Vec<_> = impls
+            .iter()
+            .map(|p| s.spawn(|| tcpclient(p, &["-RHl0", "broken.test", "25", "true"], &env)))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        (outs[0].err_text(), outs[0].code),
+        (
+            "tcpclient: fatal: temporarily unable to figure out IP address for broken.test: temporary failure\n"
+                .to_string(),
+            Some(111)
+        )
+    );
+    for o in &outs[1..] {
+        assert_eq!(&outs[0], o);
     }
 }
