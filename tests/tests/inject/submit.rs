@@ -299,6 +299,16 @@ fn sendmail_bs_bp_and_names() {
     );
 }
 
+/// One way in: program, arguments, environment, message, which address
+/// the complaint names.
+type Case<'a> = (
+    &'a str,
+    Vec<&'a str>,
+    Vec<(&'a str, &'a str)>,
+    &'a str,
+    &'a str,
+);
+
 #[test]
 fn cr_lf_and_nul_never_reach_the_envelope() {
     // Each way an address reaches the envelope, with a CR, LF or NUL in
@@ -306,7 +316,7 @@ fn cr_lf_and_nul_never_reach_the_envelope() {
     // split one recipient in two in the envelope, a CR or LF would end
     // up on qmail-remote's command line).
     let h = QmailHome::new(0);
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "qmail-inject",
             vec!["-f", "a\rb@x.org", "c@x.org"],
