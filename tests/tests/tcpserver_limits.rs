@@ -230,5 +230,8 @@ fn per_client_limit_counts_ipv4_on_a_dual_stack_socket_by_address() {
         read_all(s);
     }
     let log = srv.wait_ends(2);
-    assert!(!log.iter().any(|l| l.starts_with("tcpserver: refuse ")), "{log:#?}");
+    assert!(
+        !log.iter().any(|l| l.starts_with("tcpserver: refuse ")),
+        "{log:#?}"
+    );
 }
