@@ -59,3 +59,65 @@ pub fn ip4_qualify(resolver: &mut Resolver, name: &[u8]) -> io::Result<Vec<IpAdd
     }
     Ok(Vec::new())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    /// A loopback DNS server answering up to `n` queries with one record
+    /// of the type asked, `rdata`; its address for `$DNSCACHEIP`.
+    fn serve(n: usize, rdata: Vec<u8>) -> String {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let addr = s.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            for _ in 0..n {
+                let Ok((len, from)) = s.recv_from(&mut buf) else {
+                    return;
+                };
+                let q = &buf[..len];
+                let qtype = [q[len - 4], q[len - 3]];
+                let mut p = q.to_vec();
+                p[2] |= 0x80;
+                p[7] = 1;
+                p.extend_from_slice(&[0xc0, 12, qtype[0], qtype[1], 0, 1, 0, 0, 0, 1]);
+                p.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+                p.extend_from_slice(&rdata);
+                let _ = s.send_to(&p, from);
+            }
+        });
+        addr.to_string()
+    }
+
+    #[test]
+    fn txt_records_of_a_name() {
+        let mut r = Resolver::new(Some(&serve(1, b"\x07go away".to_vec())));
+        let p = records(&mut r, b"2.0.0.127.rbl.example", dns::T_TXT).unwrap();
+        assert_eq!(dns::txt_answer(&p).unwrap(), b"go away");
+        // Not a DNS name (a label over 63 bytes): refused before asking.
+        let long = [b'a'; 64];
+        let e = records(&mut r, &long, dns::T_TXT).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn the_name_of_an_address() {
+        let mut r = Resolver::new(Some(&serve(1, b"\x04host\x07example\x00".to_vec())));
+        let got = name_of(&mut r, "127.0.0.1".parse().unwrap()).unwrap();
+        assert_eq!(got.as_deref(), Some(&b"host.example"[..]));
+    }
+
+    #[test]
+    fn ip4_qualify_reads_literals_and_asks_for_names() {
+        // A literal needs no server (this one would not answer).
+        let mut r = Resolver::new(Some("127.0.0.1:9"));
+        let got = ip4_qualify(&mut r, b"[10.1.2.3]").unwrap();
+        assert_eq!(got, vec![IpAddr::from([10, 1, 2, 3])]);
+        let mut r = Resolver::new(Some(&serve(1, vec![192, 0, 2, 7])));
+        let got = ip4_qualify(&mut r, b"mx.example.").unwrap();
+        assert_eq!(got, vec![IpAddr::from([192, 0, 2, 7])]);
+    }
+}
