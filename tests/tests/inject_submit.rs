@@ -306,7 +306,15 @@ fn cr_lf_and_nul_never_reach_the_envelope() {
     // split one recipient in two in the envelope, a CR or LF would end
     // up on qmail-remote's command line).
     let h = QmailHome::new(0);
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str, &str)> = vec![
+    // (program, arguments, environment, input, which address)
+    type Case<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "qmail-inject",
             vec!["-f", "a\rb@x.org", "c@x.org"],
