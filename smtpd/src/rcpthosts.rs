@@ -148,10 +148,10 @@ impl RcptHosts {
         ))
     }
 
-    /// Relaying is restricted: rcpthosts exists, or it does not and
-    /// qmail's open default was not asked for.
+    /// rcpthosts exists, so some domains are accepted and others not
+    /// (without it, either all are refused or all accepted).
     pub fn restricted(&self) -> bool {
-        self.map.is_some() || !self.open_relay
+        self.map.is_some()
     }
 
     /// rcpthosts does not exist, so every recipient is refused.
@@ -247,7 +247,7 @@ mod tests {
         let mut h = RcptHosts::new(None, "/nonexistent".into());
         assert!(!h.allows(b"joe@anywhere.example").unwrap());
         assert!(!h.allows(b"joe").unwrap());
-        assert!(h.restricted());
+        assert!(!h.restricted());
         assert!(h.refuses_all());
         let mut h = h.allow_open_relay(true);
         assert!(h.allows(b"joe@anywhere.example").unwrap());

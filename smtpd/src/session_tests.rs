@@ -414,9 +414,10 @@ fn relaying() {
     let mut s = Setup::new();
     s.cfg.rcpthosts = RcptHosts::new(None, "/nonexistent".into());
     let (out, _, _) = s.run(
-        b"MAIL FROM:<>\r\nRCPT TO:<a@anywhere>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<postmaster>\r\n",
+        b"MAIL FROM:<>\r\nRCPT TO:<a@anywhere>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<postmaster>\r\n\
+          RCPT TO:<a%b@example.com>\r\n",
     );
-    assert_eq!(out, format!("{GREETING}250 ok\r\n{nogw}{nogw}{nogw}"));
+    assert_eq!(out, format!("{GREETING}250 ok\r\n{nogw}{nogw}{nogw}{nogw}"));
     // ... but RELAYCLIENT still relays.
     s.peer.relay_client = Some(Vec::new());
     let (out, _, _) = s.run(b"MAIL FROM:<>\r\nRCPT TO:<a@anywhere>\r\n");

@@ -1025,3 +1025,36 @@ fn boot_files_do_not_start_smtp_without_rcpthosts() {
         assert!(text.contains("qmail-smtpd"), "{file}");
     }
 }
+
+#[test]
+fn the_rcpthosts_warning_never_reaches_the_client() {
+    // Under inetd fds 0, 1 and 2 are all the client's socket: the log
+    // line must not be written there.
+    use std::os::unix::net::UnixStream;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("control")).unwrap();
+    std::fs::write(dir.path().join("control/me"), "mx.example.com\n").unwrap();
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let fd = |s: &UnixStream| Stdio::from(std::os::fd::OwnedFd::from(s.try_clone().unwrap()));
+    let mut cmd = Command::new(e2e::bin("qmail-smtpd"));
+    cmd.env("QMAILHOME", dir.path())
+        .env_remove("RELAYCLIENT")
+        .env_remove("ALLOW_OPEN_RELAY")
+        .stdin(fd(&theirs))
+        .stdout(fd(&theirs))
+        .stderr(fd(&theirs));
+    let _proc = Proc::spawn(&mut cmd).unwrap();
+    // Only the child may hold its end, so that its exit is our EOF.
+    drop(cmd);
+    drop(theirs);
+    ours.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    (&ours)
+        .write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nQUIT\r\n")
+        .unwrap();
+    let mut all = String::new();
+    (&ours).read_to_string(&mut all).unwrap();
+    assert_eq!(
+        all,
+        format!("{GREETING}250 ok\r\n{NOGW}221 mx.example.com\r\n")
+    );
+}
