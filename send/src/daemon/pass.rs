@@ -16,7 +16,7 @@ use queue::records::{ChannelParser, ChannelRecord};
 use super::bounces::InfoError;
 use super::{Pass, QueueDir, SLEEP_SYSFAIL, Send, is_enoent};
 use crate::proto::CleanRequest;
-use crate::retry::{SKIP, next_retry};
+use crate::retry::{next_retry, skip};
 use crate::rewrite::Channel;
 
 impl Send {
@@ -82,7 +82,7 @@ impl Send {
                 Err(InfoError::Unreadable) => return self.pass_trouble(c, id, &name),
             };
             let j = self.job_open(id, c).expect("job_avail said yes");
-            self.jobs[j].retry = next_retry(birth, self.recent, SKIP[c as usize]);
+            self.jobs[j].retry = next_retry(birth, self.recent, skip(c));
             self.jobs[j].dying = self.recent > birth.saturating_add(self.ctl.lifetime);
             self.jobs[j].sender = sender;
             self.pass[c] = Pass {
