@@ -383,4 +383,26 @@ mod tests {
         assert_eq!(got, want);
         assert!(!r.damaged);
     }
+
+    #[test]
+    fn a_read_error_mid_pass_ends_it_for_a_later_try() {
+        let mut rig = Rig::new();
+        let id = rig.mess(b"x\n");
+        rig.put(&layout::info(id), b"Falice@test.example\0");
+        // A directory opens, and every read of it fails (EISDIR).
+        fs::create_dir(rig.queue().join(layout::channel(id, false))).unwrap();
+        rig.send.pq.chan[Channel::Local].push(Reverse((0, id)));
+        assert!(run_pass(&mut rig).is_empty());
+        assert_eq!(
+            rig.log(),
+            format!(
+                "warning: trouble reading local/{}/{id}; will try again later\n",
+                id % 23
+            )
+        );
+        let j = rig.send.pass[Channel::Local].j;
+        assert!(!rig.send.jobs[j].hiteof);
+        assert_eq!(rig.send.jobs[j].refs, 0);
+        assert_eq!(rig.send.pq.chan[Channel::Local].len(), 1);
+    }
 }
