@@ -12,6 +12,8 @@
 //! - [`qmail_queue`]: queueing a message through `$QMAILQUEUE` or
 //!   `bin/qmail-queue`, with qmail's exit-code texts.
 //! - [`users`]: `users/assign` and `users/cdb` (qmail-newu, qmail-lspawn).
+//! - Values both sides of a process boundary use: [`status`] (a
+//!   delivery's K/Z/D) and [`qlx`] (qmail-lspawn's child exit codes).
 //!
 //! Everything is bytes: addresses and host names are not always UTF-8.
 
@@ -21,8 +23,10 @@ pub mod constmap;
 pub mod datetime;
 pub mod file;
 pub mod home;
+pub mod qlx;
 pub mod qmail_queue;
 pub mod quote;
+pub mod status;
 pub mod users;
 
 pub use constmap::{ConstMap, cdb_contains};

@@ -17,13 +17,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
+use control::qlx;
+
 /// qmail's limit on user names, including the terminating NUL.
 const USERLEN: usize = 32;
-
-/// qmail-lspawn's exit codes that qmail-getpw uses (qlx.h).
-pub const QLX_NFS: i32 = 115;
-pub const QLX_NOALIAS: i32 = 116;
-pub const QLX_SYS: i32 = 118;
 
 /// A user as the lookup sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +99,7 @@ pub fn assign(local: &[u8], users: &dyn Users) -> Result<Assignment, i32> {
             dash: b"-".to_vec(),
             ext: local.to_vec(),
         }),
-        None => Err(QLX_NOALIAS),
+        None => Err(qlx::NOALIAS),
     }
 }
 
@@ -130,7 +127,7 @@ impl Users for Passwd {
         }
         match nix::unistd::User::from_name(name) {
             Ok(u) => Ok(u.map(from_nix)),
-            Err(nix::errno::Errno::ETXTBSY) => Err(QLX_SYS),
+            Err(nix::errno::Errno::ETXTBSY) => Err(qlx::SYS),
             Err(_) => Ok(None),
         }
     }
@@ -138,7 +135,7 @@ impl Users for Passwd {
     fn home_ok(&self, user: &User) -> Result<bool, i32> {
         match std::fs::metadata(std::ffi::OsStr::from_bytes(&user.home)) {
             Ok(m) => Ok(m.uid() == user.uid),
-            Err(e) if sys::is_temporary(&e) => Err(QLX_NFS),
+            Err(e) if sys::is_temporary(&e) => Err(qlx::NFS),
             Err(_) => Ok(false),
         }
     }
@@ -166,7 +163,7 @@ impl HomeDirs {
                 home: dir.into_os_string().into_vec(),
             })),
             Ok(_) => Ok(None),
-            Err(e) if sys::is_temporary(&e) => Err(QLX_NFS),
+            Err(e) if sys::is_temporary(&e) => Err(qlx::NFS),
             Err(_) => Ok(None),
         }
     }
@@ -274,7 +271,7 @@ mod tests {
         assert_eq!(assign(b"root", &f).unwrap().user.name, b"alias");
         assert_eq!(assign(b"ann", &f).unwrap().user.name, b"alias");
         assert_eq!(assign(long.as_bytes(), &f).unwrap().user.name, b"alias");
-        assert_eq!(assign(b"x", &Fake(vec![])), Err(QLX_NOALIAS));
+        assert_eq!(assign(b"x", &Fake(vec![])), Err(qlx::NOALIAS));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 
 use control::Home;
 use control::qmail_queue::QueueClient;
+use control::status::Status;
 use sys::describe;
 use sys::getopt::{Getopt, Opt};
 
@@ -88,14 +89,14 @@ pub struct Fail {
 
 fn temp(text: impl Into<String>) -> Fail {
     Fail {
-        code: 111,
+        code: Status::Z.local_exit(),
         text: text.into(),
     }
 }
 
 fn perm(text: impl Into<String>) -> Fail {
     Fail {
-        code: 100,
+        code: Status::D.local_exit(),
         text: text.into(),
     }
 }
@@ -384,7 +385,7 @@ fn forward(
     match qq.close(sender, recipients) {
         Ok(()) => Ok(qp),
         Err(e) => Err(Fail {
-            code: if e.permanent { 100 } else { 111 },
+            code: if e.permanent { Status::D } else { Status::Z }.local_exit(),
             text: format!("Unable to forward message: {}.", e.text),
         }),
     }
@@ -450,7 +451,7 @@ pub fn run(
         forward_only = false;
     }
     let instructions = dotqmail::parse(&text, forward_only).map_err(|e| Fail {
-        code: if e.temporary { 111 } else { 100 },
+        code: if e.temporary { Status::Z } else { Status::D }.local_exit(),
         text: e.text,
     })?;
 

@@ -7,27 +7,9 @@
 //! failure), its text, NUL. The texts are qmail-remote 1.03's, byte for
 //! byte; the fixed ones live here.
 
-/// The message report's letter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Letter {
-    /// Success.
-    K,
-    /// Temporary failure: qmail-send tries again later.
-    #[default]
-    Z,
-    /// Permanent failure: qmail-send bounces.
-    D,
-}
-
-impl Letter {
-    fn byte(self) -> u8 {
-        match self {
-            Letter::K => b'K',
-            Letter::Z => b'Z',
-            Letter::D => b'D',
-        }
-    }
-}
+/// The message report's letter: K, Z or D, defined once for qmail-remote,
+/// qmail-rspawn and qmail-send.
+pub use control::status::Status as Letter;
 
 /// Everything qmail-remote prints for one run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

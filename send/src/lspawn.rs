@@ -21,21 +21,11 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use control::qlx;
+use control::status::Status;
 use queue::owners::Mode;
 
 use crate::spawner::{Agent, Exit, Running, Step};
-
-// qmail's qlx.h: how qmail-lspawn's child reports its own trouble.
-pub const QLX_USAGE: i32 = 112;
-pub const QLX_ROOT: i32 = 113;
-pub const QLX_NFS: i32 = 115;
-pub const QLX_NOALIAS: i32 = 116;
-pub const QLX_CDB: i32 = 117;
-pub const QLX_SYS: i32 = 118;
-pub const QLX_NOMEM: i32 = 119;
-pub const QLX_EXECSOFT: i32 = 120;
-pub const QLX_EXECPW: i32 = 121;
-pub const QLX_EXECHARD: i32 = 126;
 
 /// qmail-lspawn keeps this much of qmail-local's output.
 pub const TRUNCREPORT: usize = 3000;
@@ -48,26 +38,22 @@ pub fn report(exit: Exit, output: &[u8]) -> Vec<u8> {
         Exit::Code(c) => c,
     };
     let fixed: &[u8] = match code {
-        QLX_CDB => b"ZTrouble reading users/cdb in qmail-lspawn.\n",
-        QLX_NOMEM => b"ZOut of memory in qmail-lspawn.\n",
-        QLX_SYS => b"ZTemporary failure in qmail-lspawn.\n",
-        QLX_NOALIAS => b"ZUnable to find alias user!\n",
-        QLX_ROOT => b"ZNot allowed to perform deliveries as root.\n",
-        QLX_USAGE => b"ZInternal qmail-lspawn bug.\n",
-        QLX_NFS => b"ZNFS failure in qmail-local.\n",
-        QLX_EXECHARD => b"DUnable to run qmail-local.\n",
-        QLX_EXECSOFT => b"ZUnable to run qmail-local.\n",
-        QLX_EXECPW => b"ZUnable to run qmail-getpw.\n",
+        qlx::CDB => b"ZTrouble reading users/cdb in qmail-lspawn.\n",
+        qlx::NOMEM => b"ZOut of memory in qmail-lspawn.\n",
+        qlx::SYS => b"ZTemporary failure in qmail-lspawn.\n",
+        qlx::NOALIAS => b"ZUnable to find alias user!\n",
+        qlx::ROOT => b"ZNot allowed to perform deliveries as root.\n",
+        qlx::USAGE => b"ZInternal qmail-lspawn bug.\n",
+        qlx::NFS => b"ZNFS failure in qmail-local.\n",
+        qlx::EXECHARD => b"DUnable to run qmail-local.\n",
+        qlx::EXECSOFT => b"ZUnable to run qmail-local.\n",
+        qlx::EXECPW => b"ZUnable to run qmail-getpw.\n",
         _ => b"",
     };
     if !fixed.is_empty() {
         return fixed.to_vec();
     }
-    let mut r = vec![match code {
-        111 | 71 | 74 | 75 => b'Z',
-        0 => b'K',
-        _ => b'D',
-    }];
+    let mut r = vec![Status::from_local_exit(code).byte()];
     let end = output.iter().position(|&b| b == 0).unwrap_or(output.len());
     r.extend_from_slice(&output[..end]);
     r
@@ -148,7 +134,7 @@ fn out_pipe() -> io::Result<(io::PipeReader, io::PipeWriter, io::PipeWriter)> {
 impl Local {
     fn getpw(&self, p: Pending) -> Step<Ctx> {
         let Ok((r, w, _)) = out_pipe() else {
-            return Step::Report(report(Exit::Code(QLX_SYS), b""));
+            return Step::Report(report(Exit::Code(qlx::SYS), b""));
         };
         let mut cmd = Command::new("qmail-getpw");
         cmd.arg(os(&p.local))
@@ -165,7 +151,7 @@ impl Local {
                 out: r,
                 ctx: Ctx::Getpw(p),
             }),
-            Err(_) => Step::Report(report(Exit::Code(QLX_EXECPW), b"")),
+            Err(_) => Step::Report(report(Exit::Code(qlx::EXECPW), b"")),
         }
     }
 
@@ -177,10 +163,10 @@ impl Local {
             Mode::Single => nix::unistd::geteuid().as_raw(),
         };
         if runs_as == 0 {
-            return Step::Report(report(Exit::Code(QLX_ROOT), b""));
+            return Step::Report(report(Exit::Code(qlx::ROOT), b""));
         }
         let Ok((r, w, w2)) = out_pipe() else {
-            return Step::Report(report(Exit::Code(QLX_SYS), b""));
+            return Step::Report(report(Exit::Code(qlx::SYS), b""));
         };
         let mut cmd = Command::new("qmail-local");
         cmd.arg("--")
@@ -207,16 +193,16 @@ impl Local {
                 ctx: Ctx::Local,
             }),
             Err(e) if sys::errstr::is_temporary(&e) => {
-                Step::Report(report(Exit::Code(QLX_EXECSOFT), b""))
+                Step::Report(report(Exit::Code(qlx::EXECSOFT), b""))
             }
-            Err(_) => Step::Report(report(Exit::Code(QLX_EXECHARD), b"")),
+            Err(_) => Step::Report(report(Exit::Code(qlx::EXECHARD), b"")),
         }
     }
 
     fn assigned(&self, p: Pending, x: &[u8]) -> Step<Ctx> {
         match parse_nughde(x) {
             Some(n) => self.local(p, &n),
-            None => Step::Report(report(Exit::Code(QLX_USAGE), b"")),
+            None => Step::Report(report(Exit::Code(qlx::USAGE), b"")),
         }
     }
 }
@@ -247,7 +233,7 @@ impl Agent for Local {
         match control::users::lookup(&self.home.join("users/cdb"), local) {
             Ok(Some(x)) => self.assigned(p, &x),
             Ok(None) => self.getpw(p),
-            Err(_) => Step::Report(report(Exit::Code(QLX_CDB), b"")),
+            Err(_) => Step::Report(report(Exit::Code(qlx::CDB), b"")),
         }
     }
 
@@ -255,7 +241,7 @@ impl Agent for Local {
         match ctx {
             Ctx::Local => Step::Report(report(exit, output)),
             Ctx::Getpw(p) => match exit {
-                Exit::Crashed => Step::Report(report(Exit::Code(QLX_SYS), b"")),
+                Exit::Crashed => Step::Report(report(Exit::Code(qlx::SYS), b"")),
                 Exit::Code(0) => self.assigned(p, output),
                 Exit::Code(c) => Step::Report(report(Exit::Code(c), b"")),
             },
@@ -278,15 +264,15 @@ mod tests {
         assert_eq!(report(Exit::Code(3), b""), b"D");
         assert_eq!(report(Exit::Crashed, b"x"), b"Zqmail-local crashed.\n");
         assert_eq!(
-            report(Exit::Code(QLX_ROOT), b"x"),
+            report(Exit::Code(qlx::ROOT), b"x"),
             b"ZNot allowed to perform deliveries as root.\n"
         );
         assert_eq!(
-            report(Exit::Code(QLX_EXECHARD), b""),
+            report(Exit::Code(qlx::EXECHARD), b""),
             b"DUnable to run qmail-local.\n"
         );
         assert_eq!(
-            report(Exit::Code(QLX_NOALIAS), b""),
+            report(Exit::Code(qlx::NOALIAS), b""),
             b"ZUnable to find alias user!\n"
         );
     }

@@ -12,6 +12,8 @@
 //! `todo/<id>\0` (remove intd and todo); the answer is one byte: `+`
 //! done, `!` an unlink failed, `x` a malformed request.
 
+use control::status::Status;
+
 /// qmail-send keeps at most this much of a report (`REPORTMAX`).
 pub const REPORT_MAX: usize = 10000;
 
@@ -103,8 +105,8 @@ pub fn encode_report(slot: u8, report: &[u8]) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub slot: u8,
-    /// `K`, `Z`, `D`, or anything else (a mangled report).
-    pub result: u8,
+    /// `K`, `Z`, `D`; `None` for anything else (a mangled report).
+    pub result: Option<Status>,
     pub text: Vec<u8>,
 }
 
@@ -128,7 +130,7 @@ impl ReportDecoder {
                 let line = std::mem::take(&mut self.line);
                 out.push(Report {
                     slot: line[0],
-                    result: line.get(1).copied().unwrap_or(0),
+                    result: line.get(1).copied().and_then(Status::from_byte),
                     text: line.get(2..).unwrap_or(&[]).to_vec(),
                 });
             } else if self.line.len() < REPORT_MAX {
@@ -270,17 +272,17 @@ mod tests {
                 vec![
                     Report {
                         slot: 0,
-                        result: b'K',
+                        result: Some(Status::K),
                         text: b"did 0+0+1\n".to_vec()
                     },
                     Report {
                         slot: 7,
-                        result: b'Z',
+                        result: Some(Status::Z),
                         text: b"Sorry".to_vec()
                     },
                     Report {
                         slot: 2,
-                        result: 0,
+                        result: None,
                         text: Vec::new()
                     },
                 ]

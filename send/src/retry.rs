@@ -6,8 +6,15 @@
 //! birth are at `(10k)^2` seconds locally (100 s, 400 s, 900 s, ...) and
 //! `(20k)^2` remotely (400 s, 1600 s, 3600 s, ...).
 
+use crate::rewrite::Channel;
+
 /// `chanskip`: local, remote.
 pub const SKIP: [i64; 2] = [10, 20];
+
+/// A channel's `chanskip`.
+pub fn skip(c: Channel) -> i64 {
+    SKIP[c as usize]
+}
 
 /// The next attempt for a pass that starts at `recent`.
 pub fn next_retry(birth: i64, recent: i64, skip: i64) -> i64 {

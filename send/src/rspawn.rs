@@ -13,6 +13,8 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
+use control::status::Status;
+
 use crate::spawner::{Agent, Exit, Running, Step};
 
 /// The result for qmail-send from qmail-remote's exit and output
@@ -32,17 +34,17 @@ pub fn report(exit: Exit, s: &[u8]) -> Vec<u8> {
     let mut j = 0;
     for k in 0..s.len() {
         if s[k] == 0 {
-            match s[j] {
-                b'K' => {
+            match Status::from_byte(s[j]) {
+                Some(Status::K) => {
                     result = 1;
                     break;
                 }
-                b'Z' => {
+                Some(Status::Z) => {
                     result = 0;
                     break;
                 }
-                b'D' => break,
-                _ => {}
+                Some(Status::D) => break,
+                None => {}
             }
             j = k + 1;
         }
@@ -53,11 +55,14 @@ pub fn report(exit: Exit, s: &[u8]) -> Vec<u8> {
         b'h' => -1,
         _ => result,
     };
-    let mut out = vec![match orr {
-        1 => b'K',
-        0 => b'Z',
-        _ => b'D',
-    }];
+    let mut out = vec![
+        match orr {
+            1 => Status::K,
+            0 => Status::Z,
+            _ => Status::D,
+        }
+        .byte(),
+    ];
     let cstr = |from: usize| {
         let t = &s[from.min(s.len())..];
         &t[..t.iter().position(|&b| b == 0).unwrap_or(t.len())]
@@ -65,7 +70,7 @@ pub fn report(exit: Exit, s: &[u8]) -> Vec<u8> {
     if let Some(nul) = s[1..].iter().position(|&b| b == 0) {
         let k = nul + 2; // just past the first NUL
         out.extend_from_slice(cstr(1));
-        if result <= orr && k < s.len() && matches!(s[k], b'Z' | b'D' | b'K') {
+        if result <= orr && k < s.len() && Status::from_byte(s[k]).is_some() {
             out.extend_from_slice(cstr(k + 1));
         }
     }

@@ -26,7 +26,7 @@ fn main() {
                 .and_then(|()| out.flush())
                 .is_err()
             {
-                std::process::exit(getpw::QLX_SYS);
+                std::process::exit(control::qlx::SYS);
             }
         }
         Err(code) => std::process::exit(code),

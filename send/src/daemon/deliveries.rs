@@ -6,6 +6,7 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 
+use control::status::Status;
 use queue::layout;
 
 use super::{Del, PerChan, QueueDir, Send, status_name, to_chan};
@@ -117,8 +118,8 @@ impl Send {
             return;
         };
         let j = del.j;
-        if r.result == b'Z' && self.jobs[j].dying {
-            r.result = b'D';
+        if r.result == Some(Status::Z) && self.jobs[j].dying {
+            r.result = Some(Status::D);
             r.text.extend_from_slice(
                 b"I'm not going to try again; this message has been in the queue too long.\n",
             );
@@ -126,24 +127,24 @@ impl Send {
         let prefix = format!("delivery {}: ", del.delid);
         let id = self.jobs[j].id;
         match r.result {
-            b'K' => {
+            Some(Status::K) => {
                 let l = Line::new(&prefix).raw("success: ").outside(&r.text).end();
                 self.log.line(&l);
                 self.mark_done(c, id, del.mpos);
                 self.jobs[j].numtodo -= 1;
             }
-            b'Z' => {
+            Some(Status::Z) => {
                 let l = Line::new(&prefix).raw("deferral: ").outside(&r.text).end();
                 self.log.line(&l);
             }
-            b'D' => {
+            Some(Status::D) => {
                 let l = Line::new(&prefix).raw("failure: ").outside(&r.text).end();
                 self.log.line(&l);
                 self.add_bounce(id, &del.recip, &r.text);
                 self.mark_done(c, id, del.mpos);
                 self.jobs[j].numtodo -= 1;
             }
-            _ => self
+            None => self
                 .log
                 .text(&format!("{prefix}report mangled, will defer\n")),
         }

@@ -361,7 +361,7 @@ pub fn run(home: Home, fds: Fds) -> i32 {
     0
 }
 
-fn set_nonblock(f: &File) -> nix::Result<()> {
+fn set_nonblock(f: &impl std::os::fd::AsFd) -> nix::Result<()> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let flags = OFlag::from_bits_truncate(fcntl(f, FcntlArg::F_GETFL)?);
     fcntl(f, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
@@ -454,6 +454,11 @@ mod testing {
             let (r1r, r1w) = io::pipe().unwrap();
             let (qr, qw) = io::pipe().unwrap();
             let (ar, aw) = io::pipe().unwrap();
+            // Every read end is non-blocking: a test whose expectation
+            // is wrong fails at once instead of waiting forever.
+            for r in [&c0r, &c1r, &r0r, &r1r, &qr, &ar] {
+                set_nonblock(r).unwrap();
+            }
             let chan = PerChan([
                 Chan::new(file(c0w), file(r0r), true, ctl.concurrency[0]),
                 Chan::new(file(c1w), file(r1r), true, ctl.concurrency[1]),

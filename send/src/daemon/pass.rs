@@ -16,7 +16,7 @@ use queue::records::{ChannelParser, ChannelRecord};
 use super::bounces::InfoError;
 use super::{Pass, QueueDir, SLEEP_SYSFAIL, Send, is_enoent};
 use crate::proto::CleanRequest;
-use crate::retry::{SKIP, next_retry};
+use crate::retry::{next_retry, skip};
 use crate::rewrite::Channel;
 
 impl Send {
@@ -82,7 +82,7 @@ impl Send {
                 Err(InfoError::Unreadable) => return self.pass_trouble(c, id, &name),
             };
             let j = self.job_open(id, c).expect("job_avail said yes");
-            self.jobs[j].retry = next_retry(birth, self.recent, SKIP[c as usize]);
+            self.jobs[j].retry = next_retry(birth, self.recent, skip(c));
             self.jobs[j].dying = self.recent > birth.saturating_add(self.ctl.lifetime);
             self.jobs[j].sender = sender;
             self.pass[c] = Pass {
@@ -382,5 +382,27 @@ mod tests {
         }
         assert_eq!(got, want);
         assert!(!r.damaged);
+    }
+
+    #[test]
+    fn a_read_error_mid_pass_ends_it_for_a_later_try() {
+        let mut rig = Rig::new();
+        let id = rig.mess(b"x\n");
+        rig.put(&layout::info(id), b"Falice@test.example\0");
+        // A directory opens, and every read of it fails (EISDIR).
+        fs::create_dir(rig.queue().join(layout::channel(id, false))).unwrap();
+        rig.send.pq.chan[Channel::Local].push(Reverse((0, id)));
+        assert!(run_pass(&mut rig).is_empty());
+        assert_eq!(
+            rig.log(),
+            format!(
+                "warning: trouble reading local/{}/{id}; will try again later\n",
+                id % 23
+            )
+        );
+        let j = rig.send.pass[Channel::Local].j;
+        assert!(!rig.send.jobs[j].hiteof);
+        assert_eq!(rig.send.jobs[j].refs, 0);
+        assert_eq!(rig.send.pq.chan[Channel::Local].len(), 1);
     }
 }
