@@ -49,6 +49,7 @@ impl Namespace {
         if !st.success() {
             return Err("cannot copy /etc".into());
         }
+        forget_qmail_accounts(&etc)?;
         let mut holder = e2e::Proc::spawn(
             Command::new("unshare")
                 .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
@@ -122,6 +123,59 @@ impl Namespace {
             .map(|f| f[2].parse().unwrap())
             .unwrap_or_else(|| panic!("no group {name} in the namespace"))
     }
+}
+
+/// qmail's users (INSTALL.ids) and groups.
+const QMAIL_USERS: [&str; 7] = [
+    "alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails",
+];
+const QMAIL_GROUPS: [&str; 2] = ["qmail", "nofiles"];
+
+/// Remove qmail's users and groups from the copy of /etc at `etc`, so the
+/// guide starts as on a machine qmail was never installed on, whatever
+/// earlier runs or a hand install left on this one (an alias user whose
+/// home is /var/qmail/alias would defer every bounce of the install the
+/// test makes elsewhere).
+fn forget_qmail_accounts(etc: &Path) -> Result<(), String> {
+    for (file, names) in [
+        ("passwd", &QMAIL_USERS[..]),
+        ("shadow", &QMAIL_USERS[..]),
+        ("group", &QMAIL_GROUPS[..]),
+        ("gshadow", &QMAIL_GROUPS[..]),
+    ] {
+        let path = etc.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("read {}: {e}", path.display())),
+        };
+        std::fs::write(&path, without_entries(&text, names))
+            .map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `text` (a passwd-style file) without the lines whose first field is
+/// one of `names`.
+fn without_entries(text: &str, names: &[&str]) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| !names.contains(&line.split(':').next().unwrap_or("")))
+        .collect()
+}
+
+#[test]
+fn the_etc_copy_forgets_only_qmails_accounts() {
+    let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                  alias:x:999:995::/var/qmail/alias:/usr/sbin/nologin\n\
+                  qmailq:x:992:994::/var/qmail:/usr/sbin/nologin\n\
+                  aliasx:x:1000:1000::/home/aliasx:/bin/sh\n\
+                  qmails:x:990:994::/var/qmail:/usr/sbin/nologin";
+    assert_eq!(
+        without_entries(passwd, &QMAIL_USERS),
+        "root:x:0:0:root:/root:/bin/bash\naliasx:x:1000:1000::/home/aliasx:/bin/sh\n"
+    );
+    let group = "nofiles:x:995:\nqmail:x:994:\nmail:x:8:qmails\n";
+    assert_eq!(without_entries(group, &QMAIL_GROUPS), "mail:x:8:qmails\n");
 }
 
 fn output(mut c: Command) -> (i32, String, String) {
