@@ -301,6 +301,56 @@ fn stat(p: &Path) -> (u32, u32, u32) {
     (m.uid(), m.gid(), m.mode())
 }
 
+/// An alias user left by another install (home /var/qmail/alias) is kept,
+/// but qmail-setup and qmail-setup -c say that this home cannot deliver
+/// bounces or postmaster's mail, and exit 111.
+#[test]
+fn setup_warns_when_the_alias_user_lives_elsewhere() {
+    if e2e::skip_unless_root("qmail-setup with a foreign alias user") {
+        return;
+    }
+    let bins = bins();
+    let ns = match Namespace::new() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED qmail-setup with a foreign alias user: {why}");
+            return;
+        }
+    };
+    let mut c = ns.cmd("groupadd");
+    c.args(["-r", "nofiles"]);
+    assert_eq!(output(c).0, 0, "groupadd in the namespace");
+    let mut c = ns.cmd("useradd");
+    c.args([
+        "-r",
+        "-M",
+        "-g",
+        "nofiles",
+        "-d",
+        "/var/qmail/alias",
+        "alias",
+    ]);
+    assert_eq!(output(c).0, 0, "useradd in the namespace");
+    let dir = open_tempdir();
+    let home = dir.path().join("qmail");
+    let want = format!(
+        "instcheck: warning: user alias has home /var/qmail/alias, not {}: \
+         mail to postmaster and bounces cannot be delivered\n",
+        home.join("alias").display()
+    );
+    let mut c = ns.cmd(bin("qmail-setup"));
+    c.arg("-b").arg(&bins).arg(&home);
+    let (code, out, err) = output(c);
+    assert_eq!((code, err.as_str()), (111, want.as_str()), "{out}");
+    // The rest of the install went ahead; the user was left alone.
+    assert!(home.join("bin/qmail-queue").is_file());
+    let passwd = std::fs::read_to_string(ns.etc.join("passwd")).unwrap();
+    assert!(passwd.contains(":/var/qmail/alias:"), "{passwd}");
+    let mut c = ns.cmd(bin("qmail-setup"));
+    c.arg("-c").arg(&home);
+    assert_eq!(output(c), (111, String::new(), want));
+}
+
 #[test]
 fn the_installation_guide_as_root() {
     if e2e::skip_unless_root("the installation guide as root (qmail's users)") {
