@@ -1,7 +1,7 @@
 //! `qmail-setup`: the original's `make setup check`, for the binary to
 //! call once it has parsed its arguments. As root: qmail's users and
-//! groups (created when missing, unless only checking) and the home with
-//! their owners.
+//! groups (created when missing, unless only checking), the home with
+//! their owners, and a check that the alias user lives in `HOME/alias`.
 //! As anyone else: the one-folder layout, owned by the caller.
 
 use std::io::Write;
@@ -51,7 +51,15 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<Vec<String>, Error> {
         install::make_dir(&home, owners.root, owners.group, 0o755)?;
         install::install(&home, &owners, &source)?;
     }
-    Ok(check::check(&home, &owners))
+    let mut problems = check::check(&home, &owners);
+    if owners.system {
+        let alias_home = nix::unistd::User::from_name("alias")
+            .ok()
+            .flatten()
+            .map(|u| u.dir);
+        problems.extend(alias_home_problem(&home, alias_home.as_deref()));
+    }
+    Ok(problems)
 }
 
 /// `home` made absolute against the current directory.
@@ -67,9 +75,49 @@ fn absolute(home: &Path) -> Result<PathBuf, Error> {
     })
 }
 
+/// qmail-lspawn runs deliveries for the alias user in its passwd home:
+/// when that is not `home/alias` (the user was made for another install,
+/// by hand or by an earlier run), mail to postmaster, root and
+/// mailer-daemon and every bounce to a local sender defers with `Unable
+/// to switch to` that home.
+pub fn alias_home_problem(home: &Path, alias_home: Option<&Path>) -> Option<String> {
+    let want = home.join("alias");
+    match alias_home {
+        Some(have) if have != want => Some(format!(
+            "user alias has home {}, not {}: mail to postmaster and bounces cannot be delivered",
+            have.display(),
+            want.display()
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_alias_user_must_live_in_home_alias() {
+        let home = Path::new("/opt/qmail");
+        assert_eq!(
+            alias_home_problem(home, Some(Path::new("/opt/qmail/alias"))),
+            None
+        );
+        // A trailing slash is the same directory.
+        assert_eq!(
+            alias_home_problem(home, Some(Path::new("/opt/qmail/alias/"))),
+            None
+        );
+        assert_eq!(
+            alias_home_problem(home, Some(Path::new("/var/qmail/alias"))).as_deref(),
+            Some(
+                "user alias has home /var/qmail/alias, not /opt/qmail/alias: \
+                 mail to postmaster and bounces cannot be delivered"
+            )
+        );
+        // No alias user: Ids::lookup or the creation reports that.
+        assert_eq!(alias_home_problem(home, None), None);
+    }
 
     #[test]
     fn a_relative_home_is_taken_from_the_current_directory() {

@@ -293,3 +293,52 @@ fn a_clone_stack_has_a_guard_page_below_it() {
         assert_eq!(run(method, Action::Exit(3), &[]), 3);
     }
 }
+
+/// Recurse until the stack runs out: each frame keeps 256 bytes alive.
+#[allow(unconditional_recursion)]
+fn overflow(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth as u8; 256]);
+    overflow(depth + 1) + u64::from(frame[0])
+}
+
+extern "C" fn overflowing_child(_: *mut std::ffi::c_void) -> std::ffi::c_int {
+    overflow(0) as std::ffi::c_int
+}
+
+#[test]
+fn a_child_that_overflows_its_stack_dies_by_sigsegv() {
+    // On the guard page: the fault is synchronous and every signal is
+    // blocked, so the kernel kills the child (SIGSEGV) at once; the parent
+    // (whose memory the child shares) goes on untouched.
+    let mut sp = Spawner::new(Method::Vfork);
+    let top = sp.sync.stack_top().unwrap();
+    let canary = vec![0x5Au8; 1 << 16];
+    let mut old = SigSet::empty();
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    )
+    .unwrap();
+    // SAFETY: the child runs `overflowing_child` on the slot's own stack
+    // and touches nothing but that stack; CLONE_VFORK keeps us waiting
+    // until the kernel has killed it.
+    let pid = unsafe {
+        libc::clone(
+            overflowing_child,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::null_mut(),
+        )
+    };
+    nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None)
+        .unwrap();
+    assert!(pid > 0, "{}", std::io::Error::last_os_error());
+    match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap() {
+        nix::sys::wait::WaitStatus::Signaled(_, Signal::SIGSEGV, _) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(canary.iter().all(|&b| b == 0x5A));
+    // The slot still works.
+    assert_eq!(run(Method::Vfork, Action::Exit(4), &[]), 4);
+}

@@ -47,6 +47,7 @@ impl Namespace {
         if !st.success() {
             return Err("cannot copy /etc".into());
         }
+        forget_qmail_accounts(&etc)?;
         let mut holder = e2e::Proc::spawn(
             Command::new("unshare")
                 .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
@@ -120,6 +121,59 @@ impl Namespace {
             .map(|f| f[2].parse().unwrap())
             .unwrap_or_else(|| panic!("no group {name} in the namespace"))
     }
+}
+
+/// qmail's users (INSTALL.ids) and groups.
+const QMAIL_USERS: [&str; 7] = [
+    "alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails",
+];
+const QMAIL_GROUPS: [&str; 2] = ["qmail", "nofiles"];
+
+/// Remove qmail's users and groups from the copy of /etc at `etc`, so the
+/// guide starts as on a machine qmail was never installed on, whatever
+/// earlier runs or a hand install left on this one (an alias user whose
+/// home is /var/qmail/alias would defer every bounce of the install the
+/// test makes elsewhere).
+fn forget_qmail_accounts(etc: &Path) -> Result<(), String> {
+    for (file, names) in [
+        ("passwd", &QMAIL_USERS[..]),
+        ("shadow", &QMAIL_USERS[..]),
+        ("group", &QMAIL_GROUPS[..]),
+        ("gshadow", &QMAIL_GROUPS[..]),
+    ] {
+        let path = etc.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("read {}: {e}", path.display())),
+        };
+        std::fs::write(&path, without_entries(&text, names))
+            .map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `text` (a passwd-style file) without the lines whose first field is
+/// one of `names`.
+fn without_entries(text: &str, names: &[&str]) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| !names.contains(&line.split(':').next().unwrap_or("")))
+        .collect()
+}
+
+#[test]
+fn the_etc_copy_forgets_only_qmails_accounts() {
+    let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                  alias:x:999:995::/var/qmail/alias:/usr/sbin/nologin\n\
+                  qmailq:x:992:994::/var/qmail:/usr/sbin/nologin\n\
+                  aliasx:x:1000:1000::/home/aliasx:/bin/sh\n\
+                  qmails:x:990:994::/var/qmail:/usr/sbin/nologin";
+    assert_eq!(
+        without_entries(passwd, &QMAIL_USERS),
+        "root:x:0:0:root:/root:/bin/bash\naliasx:x:1000:1000::/home/aliasx:/bin/sh\n"
+    );
+    let group = "nofiles:x:995:\nqmail:x:994:\nmail:x:8:qmails\n";
+    assert_eq!(without_entries(group, &QMAIL_GROUPS), "mail:x:8:qmails\n");
 }
 
 fn output(mut c: Command) -> (i32, String, String) {
@@ -243,6 +297,56 @@ fn xinetd_entries(path: &Path) -> Vec<Entry> {
 fn stat(p: &Path) -> (u32, u32, u32) {
     let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     (m.uid(), m.gid(), m.mode())
+}
+
+/// An alias user left by another install (home /var/qmail/alias) is kept,
+/// but qmail-setup and qmail-setup -c say that this home cannot deliver
+/// bounces or postmaster's mail, and exit 111.
+#[test]
+fn setup_warns_when_the_alias_user_lives_elsewhere() {
+    if e2e::skip_unless_root("qmail-setup with a foreign alias user") {
+        return;
+    }
+    let bins = bins();
+    let ns = match Namespace::new() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED qmail-setup with a foreign alias user: {why}");
+            return;
+        }
+    };
+    let mut c = ns.cmd("groupadd");
+    c.args(["-r", "nofiles"]);
+    assert_eq!(output(c).0, 0, "groupadd in the namespace");
+    let mut c = ns.cmd("useradd");
+    c.args([
+        "-r",
+        "-M",
+        "-g",
+        "nofiles",
+        "-d",
+        "/var/qmail/alias",
+        "alias",
+    ]);
+    assert_eq!(output(c).0, 0, "useradd in the namespace");
+    let dir = open_tempdir();
+    let home = dir.path().join("qmail");
+    let want = format!(
+        "instcheck: warning: user alias has home /var/qmail/alias, not {}: \
+         mail to postmaster and bounces cannot be delivered\n",
+        home.join("alias").display()
+    );
+    let mut c = ns.cmd(bin("qmail-setup"));
+    c.arg("-b").arg(&bins).arg(&home);
+    let (code, out, err) = output(c);
+    assert_eq!((code, err.as_str()), (111, want.as_str()), "{out}");
+    // The rest of the install went ahead; the user was left alone.
+    assert!(home.join("bin/qmail-queue").is_file());
+    let passwd = std::fs::read_to_string(ns.etc.join("passwd")).unwrap();
+    assert!(passwd.contains(":/var/qmail/alias:"), "{passwd}");
+    let mut c = ns.cmd(bin("qmail-setup"));
+    c.arg("-c").arg(&home);
+    assert_eq!(output(c), (111, String::new(), want));
 }
 
 #[test]
