@@ -158,6 +158,9 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("qmail-pw2u", Owner::Root, 0o711),
     ("maildir2mbox", Owner::Root, 0o755),
     ("maildirwatch", Owner::Root, 0o755),
+    ("qmail-qmtpd", Owner::Root, 0o755),
+    ("qmail-qmqpd", Owner::Root, 0o755),
+    ("qmail-qmqpc", Owner::Root, 0o755),
 ];
 
 /// The alias user's files (INSTALL.alias): empty, so mail for
