@@ -127,6 +127,37 @@ fn qmail_showctl_on_a_fresh_and_a_configured_home() {
     c.arg("-b").arg(&bins).arg(&home);
     as_owner(&mut c);
     assert_eq!(c.status().unwrap().code(), Some(0));
+    // qmail 1.03's programs are installed with hier.c's modes.
+    for (name, mode) in [
+        ("qmail-newmrh", 0o700),
+        ("qmail-pw2u", 0o711),
+        ("qmail-showctl", 0o755),
+        ("maildir2mbox", 0o755),
+        ("maildirwatch", 0o755),
+        ("bouncesaying", 0o755),
+        ("condredirect", 0o755),
+        ("except", 0o755),
+        ("forward", 0o755),
+        ("predate", 0o755),
+        ("datemail", 0o755),
+        ("mailsubj", 0o755),
+        ("qreceipt", 0o755),
+        ("qbiff", 0o755),
+        ("qmail-qmtpd", 0o755),
+        ("qmail-qmqpd", 0o755),
+        ("qmail-qmqpc", 0o755),
+    ] {
+        let m = fs::metadata(home.join("bin").join(name)).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.uid()), (mode, uid), "bin/{name}");
+    }
+    for page in [
+        "man/man5/qmail-control.5",
+        "man/man8/qmail-showctl.8",
+        "man/man1/bouncesaying.1",
+        "man/man7/qmail-limits.7",
+    ] {
+        assert!(home.join(page).is_file(), "{page}");
+    }
 
     // Fresh: every file at its default; no control/me, so qmail-smtpd
     // cannot greet.
