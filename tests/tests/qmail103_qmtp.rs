@@ -394,13 +394,10 @@ fn qmqpc_exit_codes() {
             .stdin(Stdio::piped())
             .stdout(r);
         let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"Subject: x\n\n")
-            .unwrap();
-        w.write_all(envelope).unwrap();
+        // Without qmqpservers qmail-qmqpc exits before reading (as 1.03
+        // does): a broken pipe here is part of that.
+        let _ = child.stdin.take().unwrap().write_all(b"Subject: x\n\n");
+        let _ = w.write_all(envelope);
         drop(w);
         child.wait().unwrap().code().unwrap()
     };
