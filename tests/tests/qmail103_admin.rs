@@ -330,6 +330,19 @@ fn maildir2mbox_moves_messages_into_the_mbox() {
     let o = run(&all[..2]);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(o.stderr, b"maildir2mbox: fatal: MAILTMP not set\n");
+    // A temporary file that cannot be made: nothing moves.
+    let nowhere = dir.path().join("no/such/dir/tmp");
+    let o = run(&[all[0], all[1], ("MAILTMP", nowhere.as_path())]);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "maildir2mbox: fatal: unable to create {}: file does not exist\n",
+            nowhere.display()
+        )
+    );
+    assert_eq!(fs::read_dir(md.join("new")).unwrap().count(), 1);
+    assert!(fs::read_to_string(&mbox).unwrap().ends_with("\nold\n\n"));
     let o = run(&all);
     assert_eq!(
         (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
