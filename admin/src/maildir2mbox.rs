@@ -79,6 +79,23 @@ pub fn copy_message(r: &mut dyn BufRead, mtime: i64, out: &mut dyn Write) -> Res
     out.write_all(b"\n")
 }
 
+/// A writer that remembers whether it failed, to tell write errors from
+/// read errors when both happen inside one copy.
+struct Tracked<'a, W: Write> {
+    inner: &'a mut W,
+    failed: bool,
+}
+
+impl<W: Write> Write for Tracked<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).inspect_err(|_| self.failed = true)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().inspect_err(|_| self.failed = true)
+    }
+}
+
 /// The whole job; warnings (messages that could not be removed) are
 /// returned for the caller to print.
 pub fn run(
@@ -134,12 +151,16 @@ pub fn run(
     for m in &messages {
         let rerr = |e: &io::Error| sys(format!("unable to read $MAILDIR/{}", m.path.display()), e);
         let f = File::open(dir.join(&m.path)).map_err(|e| rerr(&e))?;
-        let mut r = BufReader::new(f);
-        // Reading and writing errors are told apart by where they come
-        // from: a reader that never fails writes into `out` directly.
-        let mut buf = Vec::new();
-        io::Read::read_to_end(&mut r, &mut buf).map_err(|e| rerr(&e))?;
-        copy_message(&mut &buf[..], m.mtime, &mut out).map_err(|e| werr(&e))?;
+        let mut r = BufReader::with_capacity(65536, f);
+        // The message is streamed; a write error is remembered by the
+        // writer, so any other error came from reading.
+        let mut w = Tracked {
+            inner: &mut out,
+            failed: false,
+        };
+        if let Err(e) = copy_message(&mut r, m.mtime, &mut w) {
+            return Err(if w.failed { werr(&e) } else { rerr(&e) });
+        }
     }
     out.flush().map_err(|e| werr(&e))?;
     drop(out);

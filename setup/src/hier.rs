@@ -168,6 +168,9 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("mconnect-io", Owner::Root, 0o755),
     ("tcpcat", Owner::Root, 0o755),
     ("tcpclient", Owner::Root, 0o755),
+    ("qmail-qmtpd", Owner::Root, 0o755),
+    ("qmail-qmqpd", Owner::Root, 0o755),
+    ("qmail-qmqpc", Owner::Root, 0o755),
 ];
 
 /// The alias user's files (INSTALL.alias): empty, so mail for

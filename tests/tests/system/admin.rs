@@ -125,6 +125,37 @@ fn qmail_showctl_on_a_fresh_and_a_configured_home() {
     c.arg("-b").arg(&bins).arg(&home);
     as_owner(&mut c);
     assert_eq!(c.status().unwrap().code(), Some(0));
+    // qmail 1.03's programs are installed with hier.c's modes.
+    for (name, mode) in [
+        ("qmail-newmrh", 0o700),
+        ("qmail-pw2u", 0o711),
+        ("qmail-showctl", 0o755),
+        ("maildir2mbox", 0o755),
+        ("maildirwatch", 0o755),
+        ("bouncesaying", 0o755),
+        ("condredirect", 0o755),
+        ("except", 0o755),
+        ("forward", 0o755),
+        ("predate", 0o755),
+        ("datemail", 0o755),
+        ("mailsubj", 0o755),
+        ("qreceipt", 0o755),
+        ("qbiff", 0o755),
+        ("qmail-qmtpd", 0o755),
+        ("qmail-qmqpd", 0o755),
+        ("qmail-qmqpc", 0o755),
+    ] {
+        let m = fs::metadata(home.join("bin").join(name)).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.uid()), (mode, uid), "bin/{name}");
+    }
+    for page in [
+        "man/man5/qmail-control.5",
+        "man/man8/qmail-showctl.8",
+        "man/man1/bouncesaying.1",
+        "man/man7/qmail-limits.7",
+    ] {
+        assert!(home.join(page).is_file(), "{page}");
+    }
 
     // Fresh: every file at its default; no control/me, so qmail-smtpd
     // cannot greet.
@@ -297,6 +328,19 @@ fn maildir2mbox_moves_messages_into_the_mbox() {
     let o = run(&all[..2]);
     assert_eq!(o.status.code(), Some(111));
     assert_eq!(o.stderr, b"maildir2mbox: fatal: MAILTMP not set\n");
+    // A temporary file that cannot be made: nothing moves.
+    let nowhere = dir.path().join("no/such/dir/tmp");
+    let o = run(&[all[0], all[1], ("MAILTMP", nowhere.as_path())]);
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "maildir2mbox: fatal: unable to create {}: file does not exist\n",
+            nowhere.display()
+        )
+    );
+    assert_eq!(fs::read_dir(md.join("new")).unwrap().count(), 1);
+    assert!(fs::read_to_string(&mbox).unwrap().ends_with("\nold\n\n"));
     let o = run(&all);
     assert_eq!(
         (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
