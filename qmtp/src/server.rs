@@ -155,7 +155,7 @@ fn qmtp_answer(m: Message, databytes: u64) -> Vec<u8> {
 }
 
 /// Run qmail-qmtpd on fds 0 and 1; the exit code.
-pub fn qmtpd(cfg: Qmtpd) -> i32 {
+pub fn qmtpd(mut cfg: Qmtpd) -> i32 {
     let stdin = io::stdin();
     let stdout = io::stdout();
     let (rfd, wfd) = (stdin.as_fd(), stdout.as_fd());

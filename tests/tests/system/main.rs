@@ -3,6 +3,8 @@
 mod admin;
 mod dotqmail_tools;
 mod guide;
+mod manpages;
+mod qmtp;
 mod readme;
 mod run;
 mod setup;

@@ -6,15 +6,13 @@
 //! netstring, a stalled client) against the real binaries on pipes with
 //! a recording qmail-queue.
 
-mod system_support;
-
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use system_support::{QmailRun, T, as_owner, open_tempdir, owner, wait_mail};
+use super::support::{QmailRun, T, as_owner, open_tempdir, owner, wait_mail};
 
 fn ns(b: &[u8]) -> Vec<u8> {
     let mut out = format!("{}:", b.len()).into_bytes();
@@ -92,7 +90,7 @@ fn home_with(dir: &Path, name: &str, files: &[(&str, &str)]) -> std::path::PathB
 
 #[test]
 fn qmtp_and_qmqp_between_two_systems() {
-    system_support::bins();
+    super::support::bins();
     let dir = open_tempdir();
     let (uid, gid) = owner();
     std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
