@@ -23,9 +23,9 @@ use crate::Home;
 pub enum QqExit {
     /// 11: an envelope address of 1003 bytes or more.
     AddressTooLong,
-    /// 12: more recipients than qmail-queue takes in one message (ours).
+    /// 13: more recipients than qmail-queue takes in one message (ours).
     TooManyRecipients,
-    /// 13: an envelope larger than qmail-queue takes (ours).
+    /// 14: an envelope larger than qmail-queue takes (ours).
     EnvelopeTooBig,
     /// 51: out of memory.
     NoMem,
@@ -78,8 +78,8 @@ impl QqExit {
     pub const fn code(self) -> i32 {
         match self {
             QqExit::AddressTooLong => 11,
-            QqExit::TooManyRecipients => 12,
-            QqExit::EnvelopeTooBig => 13,
+            QqExit::TooManyRecipients => 13,
+            QqExit::EnvelopeTooBig => 14,
             QqExit::NoMem => 51,
             QqExit::Timeout => 52,
             QqExit::Write => 53,
@@ -371,8 +371,11 @@ mod tests {
         assert_eq!(exit_text(91), "Zqq internal bug (#4.3.0)");
         assert_eq!(exit_text(120), "Zunable to exec qq (#4.3.0)");
         assert_eq!(exit_text(115), exit_text(11));
-        assert_eq!(exit_text(12), "Dtoo many recipients for qq (#5.5.3)");
-        assert_eq!(exit_text(13), "Denvelope too large for qq (#5.3.4)");
+        // 12 and 40 stay qmail's generic permanent problem.
+        assert_eq!(exit_text(12), "Dqq permanent problem (#5.3.0)");
+        assert_eq!(exit_text(40), "Dqq permanent problem (#5.3.0)");
+        assert_eq!(exit_text(13), "Dtoo many recipients for qq (#5.5.3)");
+        assert_eq!(exit_text(14), "Denvelope too large for qq (#5.3.4)");
     }
 
     #[test]

@@ -178,7 +178,8 @@ impl Enqueue<'_> {
         // there is never a todo/ entry without its message. The files are
         // synced first and the directory last: on ext4 and xfs the file
         // syncs already commit the journal holding the mess link, and the
-        // directory sync finds nothing left to do. intd/'s own name is
+        // directory sync costs at most a disk cache flush (measured in
+        // bench/queue/results/2026-12-02-mess-dir-sync.md). intd/'s own name is
         // not needed (todo/ links the same inode, and qmail-clean takes a
         // missing intd/ name as removed), nor the unlinked pid name.
         mess_file.sync_all().map_err(|_| QqExit::Write)?;

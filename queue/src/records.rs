@@ -83,9 +83,9 @@ pub enum EnvelopeError {
     Format,
     /// An address of 1003 bytes or more: 11.
     TooLong,
-    /// More than [`RCPT_MAX`] recipients: 12.
+    /// More than [`RCPT_MAX`] recipients: 13.
     TooManyRecipients,
-    /// More than [`ENVELOPE_MAX`] bytes: 13.
+    /// More than [`ENVELOPE_MAX`] bytes: 14.
     TooBig,
 }
 
