@@ -288,6 +288,16 @@ impl QueueClient {
             }
             drop(m);
         }
+        // The envelope cannot carry a NUL inside an address (it would
+        // end the record and start a forged one), and a CR or LF would
+        // reach qmail-remote's command line. Every client refuses these
+        // itself; this is the last place to stop one that does not.
+        let unsendable = std::iter::once(sender)
+            .chain(recipients.iter().map(AsRef::as_ref))
+            .any(|a| a.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')));
+        if unsendable {
+            self.failed = true;
+        }
         if let Some(mut e) = self.envelope.take() {
             // After a failure the envelope is withheld, so qmail-queue
             // sees a broken envelope and refuses the message.
@@ -300,6 +310,11 @@ impl QueueClient {
             Ok(s) => s,
             Err(_) => return Err(QueueError::from_status("Zqq waitpid surprise (#4.3.0)")),
         };
+        if unsendable {
+            return Err(QueueError::from_status(
+                "Denvelope address holds a CR, LF or NUL (#5.1.3)",
+            ));
+        }
         match status.code() {
             None => Err(QueueError::from_status("Zqq crashed (#4.3.0)")),
             Some(0) if self.failed => Err(QueueError::from_status("Zqq read error (#4.3.0)")),
@@ -431,6 +446,23 @@ mod tests {
         assert_eq!(q.pid(), 0);
         let e = q.close(b"", &[b"x@y"]).unwrap_err();
         assert_eq!(e.status(), "Zunable to exec qq (#4.3.0)");
+    }
+
+    #[test]
+    fn an_address_with_nul_cr_or_lf_never_reaches_the_envelope() {
+        for (sender, rcpt) in [
+            (&b"a\0Tvictim@x"[..], &b"c@d"[..]),
+            (b"a@b", b"c\r@d"),
+            (b"a@b", b"c@d\nRSET"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let home = script(dir.path(), "cat > /dev/null; cat <&1 > env; exit 0");
+            let q = QueueClient::open(&home).unwrap();
+            let e = q.close(sender, &[rcpt]).unwrap_err();
+            assert!(e.permanent);
+            assert_eq!(e.text, "envelope address holds a CR, LF or NUL (#5.1.3)");
+            assert_eq!(std::fs::read(dir.path().join("env")).unwrap(), b"");
+        }
     }
 
     /// Reads `good`, then fails.

@@ -103,6 +103,17 @@ fn skip_or_fail(what: &str, label: &str) {
     eprintln!("{label}: {what} is not installed");
 }
 
+/// Where `name` is found in `$PATH` (or /usr/sbin, /sbin, where Debian
+/// puts the daemons we run as peers), if anywhere.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
 /// True when the tests run as root (needed for -u/-g and qmail's users).
 pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()

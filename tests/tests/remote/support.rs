@@ -503,10 +503,5 @@ pub fn have_ipv6() -> bool {
 
 /// The path of an installed program, if any.
 pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    e2e::which(name)
 }

@@ -582,18 +582,25 @@ s.quit()
     assert_eq!(lines[3], "250");
 }
 
+/// swaks, or `None` after saying the swaks tests are skipped (a failure
+/// under REQUIRE_ORIGINALS, as in CI, which installs Debian's swaks).
+fn have_swaks() -> Option<std::path::PathBuf> {
+    let found = e2e::which("swaks");
+    if found.is_none() {
+        e2e::skip_missing("swaks");
+    }
+    found
+}
+
 fn swaks(srv: &Server, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new("swaks");
+    let mut cmd = Command::new(have_swaks().expect("swaks is installed"));
     cmd.args(["--server", &srv.addr.ip().to_string()])
         .args(["--port", &srv.addr.port().to_string()])
         .args(["--timeout", "20"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut p = match Proc::spawn(&mut cmd) {
-        Ok(p) => p,
-        Err(e) => panic!("swaks is not installed ({e}); CI installs Debian's swaks"),
-    };
+    let mut p = Proc::spawn(&mut cmd).expect("run swaks");
     let status = p
         .wait_timeout(Duration::from_secs(60))
         .expect("swaks finished");
@@ -609,6 +616,9 @@ fn swaks(srv: &Server, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn swaks_pipelining_relay_and_refusal() {
+    if have_swaks().is_none() {
+        return;
+    }
     let srv = Server::start(Opts::default());
     let (ok, out) = swaks(
         &srv,
