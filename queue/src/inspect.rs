@@ -87,8 +87,8 @@ fn one(queue: &Path, id: u64, out: &mut Vec<u8>) -> io::Result<()> {
     }
     safe(&line, out);
     out.push(b'\n');
-    for remote in [false, true] {
-        let bytes = match fs::read(queue.join(layout::channel(id, remote))) {
+    for c in layout::Channel::ALL {
+        let bytes = match fs::read(queue.join(layout::channel(id, c))) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
@@ -99,7 +99,9 @@ fn one(queue: &Path, id: u64, out: &mut Vec<u8>) -> io::Result<()> {
             if r.done {
                 out.extend_from_slice(b"  done");
             }
-            out.extend_from_slice(if remote { b"\tremote\t" } else { b"\tlocal\t" });
+            out.push(b'\t');
+            out.extend_from_slice(c.dir().as_bytes());
+            out.push(b'\t');
             safe(&r.addr, out);
             out.push(b'\n');
         }
@@ -125,8 +127,16 @@ mod tests {
             .unwrap()
             .set_modified(t)
             .unwrap();
-        fs::write(q.join(layout::channel(24, false)), b"Dbob@x\0Tcarol@x\0").unwrap();
-        fs::write(q.join(layout::channel(24, true)), b"Tdan@\x01y\0").unwrap();
+        fs::write(
+            q.join(layout::channel(24, layout::Channel::Local)),
+            b"Dbob@x\0Tcarol@x\0",
+        )
+        .unwrap();
+        fs::write(
+            q.join(layout::channel(24, layout::Channel::Remote)),
+            b"Tdan@\x01y\0",
+        )
+        .unwrap();
         fs::write(q.join(layout::bounce(24)), b"x").unwrap();
         fs::write(q.join(layout::info(47)), b"F\0").unwrap(); // no mess
         let mut out = Vec::new();

@@ -45,9 +45,31 @@ pub fn intd(id: u64) -> String {
 pub fn bounce(id: u64) -> String {
     file_name("bounce", id, false)
 }
-/// `local/N%23/N` (channel 0) or `remote/N%23/N` (channel 1).
-pub fn channel(id: u64, remote: bool) -> String {
-    file_name(if remote { "remote" } else { "local" }, id, true)
+/// Where a recipient goes: qmail's channel 0 (`local/`, qmail-lspawn) or
+/// channel 1 (`remote/`, qmail-rspawn). Defined here, with the folders it
+/// names, for qmail-send, qmail-qread and the tests alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Local = 0,
+    Remote = 1,
+}
+
+impl Channel {
+    /// Both, in qmail's order (and the order of their descriptors).
+    pub const ALL: [Channel; 2] = [Channel::Local, Channel::Remote];
+
+    /// The channel's folder in the queue.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Channel::Local => "local",
+            Channel::Remote => "remote",
+        }
+    }
+}
+
+/// `local/N%23/N` or `remote/N%23/N`.
+pub fn channel(id: u64, c: Channel) -> String {
+    file_name(c.dir(), id, true)
 }
 /// The message path the spawners get, relative to `queue/mess`:
 /// `N%23/N`.
@@ -176,8 +198,8 @@ mod tests {
         assert_eq!(todo(1005), "todo/1005");
         assert_eq!(intd(7), "intd/7");
         assert_eq!(bounce(7), "bounce/7");
-        assert_eq!(channel(24, false), "local/1/24");
-        assert_eq!(channel(24, true), "remote/1/24");
+        assert_eq!(channel(24, Channel::Local), "local/1/24");
+        assert_eq!(channel(24, Channel::Remote), "remote/1/24");
         assert_eq!(split_path(24), "1/24");
     }
 

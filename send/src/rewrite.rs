@@ -22,17 +22,8 @@ pub struct Rewriter {
     pub envnoathost: Vec<u8>,
 }
 
-/// Where a recipient goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Local = 0,
-    Remote = 1,
-}
-
-impl Channel {
-    /// Both, in qmail's order (and the order of their descriptors).
-    pub const ALL: [Channel; 2] = [Channel::Local, Channel::Remote];
-}
+/// Where a recipient goes (defined with the queue's folders).
+pub use queue::layout::Channel;
 
 fn rchr(s: &[u8], c: u8) -> Option<usize> {
     s.iter().rposition(|&b| b == c)

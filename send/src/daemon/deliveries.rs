@@ -168,7 +168,7 @@ mod tests {
         let id = rig.mess(b"x\n");
         rig.put(&layout::info(id), b"Falice@test.example\0");
         rig.put(
-            &layout::channel(id, false),
+            &layout::channel(id, Channel::Local),
             b"Tk@test.example\0Tz@test.example\0Td@test.example\0",
         );
         let j = rig.send.job_open(id, Channel::Local).unwrap();
@@ -201,7 +201,7 @@ mod tests {
         report(&mut rig, 2, b"DSorry, no mailbox here by that name.\n");
         report(&mut rig, 7, b"Kstray\n");
         assert_eq!(
-            rig.get(&layout::channel(id, false)),
+            rig.get(&layout::channel(id, Channel::Local)),
             b"Dk@test.example\0Tz@test.example\0Dd@test.example\0"
         );
         assert_eq!(rig.send.jobs[j].numtodo, 1);
@@ -236,7 +236,7 @@ mod tests {
              _this_message_has_been_in_the_queue_too_long./\n"
         ));
         assert_eq!(
-            rig.get(&layout::channel(id, false)),
+            rig.get(&layout::channel(id, Channel::Local)),
             b"Tk@test.example\0Dz@test.example\0Td@test.example\0"
         );
         assert!(rig.exists(&layout::bounce(id)));
@@ -251,6 +251,6 @@ mod tests {
             rig.log()
                 .contains("delivery 1: report mangled, will defer\n")
         );
-        assert_eq!(rig.get(&layout::channel(id, false))[0], b'T');
+        assert_eq!(rig.get(&layout::channel(id, Channel::Local))[0], b'T');
     }
 }

@@ -124,7 +124,7 @@ impl QueueDir {
 
     /// The channel file of a message, as named in qmail and the log.
     fn chan_name(id: u64, c: Channel) -> String {
-        layout::channel(id, c == Channel::Remote)
+        layout::channel(id, c)
     }
 }
 

@@ -302,7 +302,7 @@ mod tests {
         let id = rig.mess(b"x\n");
         rig.put(&layout::info(id), b"Falice@test.example\0");
         rig.put(
-            &layout::channel(id, false),
+            &layout::channel(id, Channel::Local),
             b"Ta@test.example\0Db@test.example\0Tc@test.example\0",
         );
         rig.send.pq.chan[Channel::Local].push(Reverse((0, id)));
@@ -322,7 +322,7 @@ mod tests {
         let id = rig.mess(b"x\n");
         rig.put(&layout::info(id), b"Falice@test.example\0");
         rig.put(
-            &layout::channel(id, false),
+            &layout::channel(id, Channel::Local),
             b"Ta@test.example\0Qjunk\0Tc@test.example\0",
         );
         rig.send.pq.chan[Channel::Local].push(Reverse((0, id)));
@@ -390,7 +390,7 @@ mod tests {
         let id = rig.mess(b"x\n");
         rig.put(&layout::info(id), b"Falice@test.example\0");
         // A directory opens, and every read of it fails (EISDIR).
-        fs::create_dir(rig.queue().join(layout::channel(id, false))).unwrap();
+        fs::create_dir(rig.queue().join(layout::channel(id, Channel::Local))).unwrap();
         rig.send.pq.chan[Channel::Local].push(Reverse((0, id)));
         assert!(run_pass(&mut rig).is_empty());
         assert_eq!(

@@ -213,8 +213,8 @@ mod tests {
         let mut rig = Rig::new();
         let both = rig.mess(b"x\n");
         rig.put(&layout::info(both), b"Fa@b\0");
-        rig.put(&layout::channel(both, false), b"Tl@test.example\0");
-        rig.put(&layout::channel(both, true), b"Tr@elsewhere\0");
+        rig.put(&layout::channel(both, Channel::Local), b"Tl@test.example\0");
+        rig.put(&layout::channel(both, Channel::Remote), b"Tr@elsewhere\0");
         let finished = rig.mess(b"x\n");
         rig.put(&layout::info(finished), b"Fa@b\0");
         let unfinished_todo = rig.mess(b"x\n");
@@ -237,21 +237,21 @@ mod tests {
         let mut rig = Rig::new();
         let id = rig.mess(b"x\n");
         rig.put(&layout::info(id), b"Fa@b\0");
-        rig.put(&layout::channel(id, false), b"Dl@test.example\0");
-        rig.put(&layout::channel(id, true), b"Dr@elsewhere\0");
+        rig.put(&layout::channel(id, Channel::Local), b"Dl@test.example\0");
+        rig.put(&layout::channel(id, Channel::Remote), b"Dr@elsewhere\0");
         for (c, last) in [(Channel::Local, false), (Channel::Remote, true)] {
             let j = rig.send.job_open(id, c).unwrap();
             rig.send.jobs[j].hiteof = true;
             rig.send.job_close(j);
-            assert!(!rig.exists(&layout::channel(id, c == Channel::Remote)));
+            assert!(!rig.exists(&layout::channel(id, c)));
             assert_eq!(rig.send.pq.done.len(), usize::from(last));
         }
         // Not at the end of its file: the job waits for its retry time.
-        rig.put(&layout::channel(id, false), b"Tl@test.example\0");
+        rig.put(&layout::channel(id, Channel::Local), b"Tl@test.example\0");
         let j = rig.send.job_open(id, Channel::Local).unwrap();
         rig.send.jobs[j].retry = 12345;
         rig.send.job_close(j);
-        assert!(rig.exists(&layout::channel(id, false)));
+        assert!(rig.exists(&layout::channel(id, Channel::Local)));
         assert_eq!(
             rig.send.pq.chan[Channel::Local].peek(),
             Some(&Reverse((12345, id)))

@@ -409,7 +409,7 @@ mod tests {
         for m in [id, no_from] {
             assert!(rig.send.damaged.contains(&m));
             assert!(!rig.exists(&layout::info(m)));
-            assert!(!rig.exists(&layout::channel(m, false)));
+            assert!(!rig.exists(&layout::channel(m, Channel::Local)));
         }
     }
 
@@ -449,8 +449,8 @@ mod tests {
         assert!(todo.len() > 4 * 16 * 1024);
         rig.put(&layout::todo(id), &todo);
         let p = rig.send.todo_prepare(id).unwrap();
-        assert_eq!(rig.get(&layout::channel(id, false)), local);
-        assert!(!rig.exists(&layout::channel(id, true)));
+        assert_eq!(rig.get(&layout::channel(id, Channel::Local)), local);
+        assert!(!rig.exists(&layout::channel(id, Channel::Remote)));
         assert_eq!(p.has_chan, PerChan([true, false]));
     }
 }

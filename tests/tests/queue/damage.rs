@@ -50,7 +50,7 @@ fn damaged_files_are_set_aside_and_the_queue_flows_on() {
     write(&s, &queue::layout::info(bad_info), b"garbage");
     write(
         &s,
-        &queue::layout::channel(bad_info, false),
+        &queue::layout::channel(bad_info, queue::layout::Channel::Local),
         b"Tok2@test.example\0",
     );
     // A channel file with a damaged record after a good one.
@@ -58,7 +58,7 @@ fn damaged_files_are_set_aside_and_the_queue_flows_on() {
     write(&s, &queue::layout::info(bad_chan), b"Falice@test.example\0");
     write(
         &s,
-        &queue::layout::channel(bad_chan, false),
+        &queue::layout::channel(bad_chan, queue::layout::Channel::Local),
         b"Tok3@test.example\0Qgarbage\0Tok4@test.example\0",
     );
     // Names that are not message ids.
@@ -81,7 +81,7 @@ fn damaged_files_are_set_aside_and_the_queue_flows_on() {
     assert!(s.wait_log(&info_warning, T), "{:#?}", s.log_lines());
     let chan_warning = format!(
         "warning: unknown record type in {}!",
-        queue::layout::channel(bad_chan, false)
+        queue::layout::channel(bad_chan, queue::layout::Channel::Local)
     );
     assert!(s.wait_log(&chan_warning, T), "{:#?}", s.log_lines());
     // The record before the damage was delivered.

@@ -42,7 +42,8 @@ fn info(s: &System, id: u64) -> PathBuf {
 }
 
 fn local(s: &System, id: u64) -> PathBuf {
-    s.queue().join(queue::layout::channel(id, false))
+    s.queue()
+        .join(queue::layout::channel(id, queue::layout::Channel::Local))
 }
 
 #[test]
@@ -170,7 +171,9 @@ fn remote_deferrals_use_the_remote_schedule() {
     );
     s.stop();
     let id = only_id(&s);
-    let remote = s.queue().join(queue::layout::channel(id, true));
+    let remote = s
+        .queue()
+        .join(queue::layout::channel(id, queue::layout::Channel::Remote));
     assert_eq!(mtime(&remote), mtime(&info(&s, id)) + 400, "(20k)^2, k=1");
 }
 

@@ -221,7 +221,7 @@ fn root_mode_gives_each_daemon_its_user_and_never_delivers_as_root() {
         ids.qmails
     );
     assert_eq!(
-        fs::metadata(q.join(queue::layout::channel(id, false)))
+        fs::metadata(q.join(queue::layout::channel(id, queue::layout::Channel::Local)))
             .unwrap()
             .uid(),
         ids.qmails
