@@ -170,7 +170,7 @@ fn the_readme_commands_work_on_a_fresh_clone() {
     assert!(st.success(), "{filtered:?} failed: {st}");
     let out = lines.lines().join("\n");
     assert!(
-        out.contains("test the_readme_commands_work_on_a_fresh_clone ... ok"),
+        out.contains("test readme::the_readme_commands_work_on_a_fresh_clone ... ok"),
         "{out}"
     );
 }
