@@ -5,6 +5,8 @@
 //! - [`options`]: the command line (djb's getopt rules, 0.88's usage).
 //! - [`server`]: the poll loop: accept, lookups, rules, log, fork+exec.
 //! - [`log`]: the log lines and `safecats`.
+//! - [`rule_limits`]: `MAXCONIP` and `MAXCONNC`, the rules' limits per
+//!   client address and net.
 //!
 //! Addresses, DNS, ident and the connection's environment are the
 //! `ucspi` crate's (shared with tcp-env); the child between fork and
@@ -14,6 +16,7 @@
 
 pub mod log;
 pub mod options;
+pub mod rule_limits;
 pub mod server;
 
 use std::ffi::{CString, OsString};
@@ -178,6 +181,9 @@ fn start(opts: Options) -> i32 {
         child_mask: server::child_mask(),
         method,
         dnscacheip,
+        limits: rule_limits::Limits::from_env(|k| {
+            std::env::var_os(k).map(std::os::unix::ffi::OsStringExt::into_vec)
+        }),
         log,
         opts,
     };

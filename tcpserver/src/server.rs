@@ -35,6 +35,7 @@ use ucspi::resolver::{Query, Resolver};
 
 use crate::log::{Log, drop_line, safecats};
 use crate::options::{Options, PerClient};
+use crate::rule_limits::{Limits, Live};
 
 /// How long a banner may take to reach a client that does not read.
 const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,6 +67,9 @@ pub struct Setup {
     pub child_mask: SigSet,
     pub method: Method,
     pub dnscacheip: Option<String>,
+    /// `MAXCONIP`/`MAXCONNC` from tcpserver's environment: the limits of
+    /// a connection whose rule sets none.
+    pub limits: Limits,
 }
 
 /// A connection being looked at.
@@ -208,6 +212,9 @@ pub struct Server {
     children: u64,
     pending: Vec<Pending>,
     counts: Option<ClientCounts>,
+    /// The live connections per address and net, for the rules' limits
+    /// (kept only with -x or a default limit: no cost otherwise).
+    live: Option<Live>,
     resolver: Option<Resolver>,
     /// The -x cdb, reopened for every connection; its index of network
     /// lengths spares a client that matches no rule the probes for
@@ -240,6 +247,7 @@ impl Server {
     pub fn new(s: Setup, listeners: Vec<Listener>, pipe: SelfPipe) -> Server {
         let counts = s.opts.per_client.clone().map(ClientCounts::new);
         let rules = s.opts.rules.as_ref().map(rules::Watched::new);
+        let live = (rules.is_some() || s.limits.any()).then(Live::default);
         Server {
             spawner: Spawner::new(s.method),
             s,
@@ -248,6 +256,7 @@ impl Server {
             children: 0,
             pending: Vec::new(),
             counts,
+            live,
             resolver: None,
             rules,
             paused_until: None,
@@ -378,6 +387,9 @@ impl Server {
                     if let Some(c) = &mut self.counts {
                         c.ended(pid);
                     }
+                    if let Some(l) = &mut self.live {
+                        l.ended(pid);
+                    }
                 }
             }
         }
@@ -455,6 +467,9 @@ impl Server {
         }
         self.children += 1;
         self.status();
+        if let Some(l) = &mut self.live {
+            l.add(client);
+        }
 
         let o = &self.s.opts;
         let v4 = client.is_ipv4();
@@ -603,14 +618,19 @@ impl Server {
     fn launch(&mut self, conn: Conn, found: Found) {
         let client = conn.client_ip();
         let shown = Shown::of(&conn);
-        let verdict = match &found.drop {
+        let mut verdict = match &found.drop {
             Some(what) => Verdict::Drop(what.clone()),
             None => self.judge(&shown, &found),
         };
+        if let (Verdict::Allow(rule_env), Some(live)) = (&verdict, &self.live)
+            && let Some(why) = live.over(client, self.s.limits.with_rule(rule_env))
+        {
+            verdict = Verdict::Over(why.into_bytes());
+        }
         let concurrency = self.counts.as_ref().and_then(|c| c.count(client));
         let changes = match &verdict {
             Verdict::Allow(rule_env) => Some(environment(&conn, &found, concurrency, rule_env)),
-            Verdict::Deny | Verdict::Drop(_) => None,
+            Verdict::Deny | Verdict::Over(_) | Verdict::Drop(_) => None,
         };
         let lines = ChildLog::new(self.s.log, &verdict, &shown, &found);
         let spawned = self.spawn(&conn, &verdict, changes.as_ref(), &lines);
@@ -618,6 +638,9 @@ impl Server {
             Ok(pid) => {
                 if let Some(c) = &mut self.counts {
                     c.pids.insert(pid, client);
+                }
+                if let Some(l) = &mut self.live {
+                    l.started(pid, client);
                 }
             }
             Err(e) => {
@@ -628,6 +651,9 @@ impl Server {
                 self.status();
                 if let Some(c) = &mut self.counts {
                     c.release(client);
+                }
+                if let Some(l) = &mut self.live {
+                    l.remove(client);
                 }
             }
         }
@@ -680,7 +706,7 @@ impl Server {
                     fds_failed: &self.s.fds_failed,
                 })
             }
-            (Verdict::Deny, _) => Action::Exit(100),
+            (Verdict::Deny | Verdict::Over(_), _) => Action::Exit(100),
             _ => Action::Exit(111),
         };
         let child = Child {
@@ -726,6 +752,8 @@ enum Verdict {
     Allow(Vec<(Vec<u8>, Vec<u8>)>),
     /// A rule denied it: the child exits 100.
     Deny,
+    /// Over a limit of its rule (`MAXCONIP`...), for this reason: denied.
+    Over(Vec<u8>),
     /// Drop it with this warning: the child exits 111.
     Drop(Vec<u8>),
 }
@@ -818,8 +846,8 @@ impl ChildLog {
         match verdict {
             Verdict::Drop(what) if log.warnings() => mid.extend_from_slice(&drop_line(what)),
             Verdict::Drop(_) => {}
-            Verdict::Allow(_) | Verdict::Deny if log.verbose() => {
-                mid.extend_from_slice(if *verdict == Verdict::Deny {
+            Verdict::Allow(_) | Verdict::Deny | Verdict::Over(_) if log.verbose() => {
+                mid.extend_from_slice(if matches!(verdict, Verdict::Deny | Verdict::Over(_)) {
                     b"tcpserver: deny "
                 } else {
                     b"tcpserver: ok "
@@ -845,9 +873,14 @@ impl ChildLog {
                 }
                 tail.push(b':');
                 safecats(&mut tail, shown.remote_port.as_bytes(), false);
+                // ucspi-tcp6's reason, after the fields.
+                if let Verdict::Over(why) = verdict {
+                    tail.push(b' ');
+                    tail.extend_from_slice(why);
+                }
                 tail.push(b'\n');
             }
-            Verdict::Allow(_) | Verdict::Deny => {}
+            Verdict::Allow(_) | Verdict::Deny | Verdict::Over(_) => {}
         }
         ChildLog {
             verbose: log.verbose(),

@@ -4,6 +4,7 @@ mod env;
 mod limits;
 mod misc;
 mod privs;
+mod rule_limits;
 mod rules;
 mod support;
 mod tcp_env;
