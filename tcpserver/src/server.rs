@@ -629,7 +629,13 @@ impl Server {
         }
         let concurrency = self.counts.as_ref().and_then(|c| c.count(client));
         let changes = match &verdict {
-            Verdict::Allow(rule_env) => Some(environment(&conn, &found, concurrency, rule_env)),
+            Verdict::Allow(rule_env) => Some(environment(
+                &conn,
+                &found,
+                self.s.opts.interface.as_deref(),
+                concurrency,
+                rule_env,
+            )),
             Verdict::Deny | Verdict::Over(_) | Verdict::Drop(_) => None,
         };
         let lines = ChildLog::new(self.s.log, &verdict, &shown, &found);
@@ -795,10 +801,12 @@ fn slow_rules_warning(path: &std::path::Path, took: Duration) -> Option<String> 
 }
 
 /// The handler's changes to tcpserver's environment, in 0.88's order:
-/// the connection's variables, TCPCONCURRENCY (with -C), then the rule's.
+/// the connection's variables (for an IPv6 client with -I, then
+/// ucspi-tcp6's TCP6INTERFACE), TCPCONCURRENCY (with -C), then the rule's.
 fn environment(
     conn: &Conn,
     found: &Found,
+    interface: Option<&[u8]>,
     concurrency: Option<u32>,
     rule_env: &[(Vec<u8>, Vec<u8>)],
 ) -> Changes {
@@ -812,6 +820,11 @@ fn environment(
             remote_info: found.info.as_deref(),
         };
         ucspi::env::connection(&c, ucspi::env::Order::Ucspi, &mut changes);
+        if let Some(i) = interface
+            && conn.client_ip().is_ipv6()
+        {
+            changes.put(b"TCP6INTERFACE", Some(i));
+        }
     }
     if let Some(n) = concurrency {
         changes.put(b"TCPCONCURRENCY", Some(n.to_string().as_bytes()));
@@ -1218,6 +1231,7 @@ mod tests {
         let ch = environment(
             &c,
             &f,
+            Some(b"lo"),
             Some(3),
             &[(b"TCPREMOTEHOST".to_vec(), b"ruled".to_vec())],
         );

@@ -1,6 +1,7 @@
 //! End-to-end tests of tcpserver, one module per topic.
 
 mod env;
+mod families;
 mod limits;
 mod misc;
 mod privs;
