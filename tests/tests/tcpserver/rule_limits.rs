@@ -163,3 +163,47 @@ fn maxconip_from_the_environment_is_the_default() {
     finish(a);
     finish(b);
 }
+
+/// An IPv6 client's rule limits it too (its /64 is its net).
+#[test]
+fn maxconip_for_an_ipv6_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let cdb = dir.path().join("rules.cdb");
+    let out = e2e::tcprules::run(
+        &e2e::bin("tcprules"),
+        &cdb,
+        &dir.path().join("rules.tmp"),
+        b"::1:allow,MAXCONIP=\"1\"\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let h = script(dir.path(), "holder", HOLDER);
+    let srv = Server::start(
+        &Impl::Ours.path().unwrap(),
+        &[
+            "-v",
+            "-H",
+            "-R",
+            "-l",
+            "0",
+            "-x",
+            cdb.to_str().unwrap(),
+            "::1",
+            "0",
+            h.to_str().unwrap(),
+        ],
+        |_| {},
+    );
+    let to = std::net::SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), srv.port);
+    let mut a = e2e::net::connect_from(ip("::1"), to, STEP);
+    let mut hi = [0u8; 3];
+    a.read_exact(&mut hi).unwrap();
+    let b = e2e::net::connect_from(ip("::1"), to, STEP);
+    let p = b.local_addr().unwrap().port();
+    assert_eq!(read_all(b), "");
+    let want = format!(":::1::{p} ip connection limit:1 exceeded");
+    srv.wait_log("the deny of ::1", |l| {
+        l.iter()
+            .any(|x| x.starts_with("tcpserver: deny ") && x.ends_with(&want))
+    });
+    finish(a);
+}
