@@ -1279,6 +1279,13 @@ mod tests {
             "tcpserver: pid 77 from 127.0.0.2\n\
              tcpserver: deny 77 l.example:127.0.0.1:25 r?h:127.0.0.2::4000\n"
         );
+        let over = Verdict::Over(b"ip connection limit:2 exceeded".to_vec());
+        assert_eq!(
+            written(&ChildLog::new(verbose, &over, &shown, &f)),
+            "tcpserver: pid 77 from 127.0.0.2\n\
+             tcpserver: deny 77 l.example:127.0.0.1:25 r?h:127.0.0.2::4000 ip connection limit:2 exceeded\n"
+        );
+        assert_eq!(written(&ChildLog::new(errors, &over, &shown, &f)), "");
         let drop = Verdict::Drop(b"unable to read x: protocol error".to_vec());
         assert_eq!(
             written(&ChildLog::new(verbose, &drop, &shown, &f)),
