@@ -1,5 +1,6 @@
-//! Embeds the man pages (`../man`) and the boot files (`../boot`) into the
-//! setup library, so `qmail-setup` installs them from the binary alone.
+//! Embeds the man pages (`../man`), the boot files (`../boot`) and the
+//! ucspi-tcp client scripts (`../ucspi-tools/scripts`) into the setup
+//! library, so `qmail-setup` installs them from the binary alone.
 
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -34,7 +35,11 @@ fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
     let root = manifest.parent().expect("workspace").to_path_buf();
     let mut code = String::new();
-    for (name, dir) in [("MAN_PAGES", "man"), ("BOOT_FILES", "boot")] {
+    for (name, dir) in [
+        ("MAN_PAGES", "man"),
+        ("BOOT_FILES", "boot"),
+        ("SCRIPTS", "ucspi-tools/scripts"),
+    ] {
         let dir = root.join(dir);
         println!("cargo:rerun-if-changed={}", dir.display());
         let mut list = Vec::new();

@@ -1,11 +1,13 @@
-//! The man pages (`man/`) and boot files (`boot/`) of the workspace,
-//! built into the library by `build.rs` so an installed `qmail-setup`
-//! needs nothing but itself and the binaries.
+//! The man pages (`man/`), boot files (`boot/`) and client scripts
+//! (`ucspi-tools/scripts/`) of the workspace, built into the library by
+//! `build.rs` so an installed `qmail-setup` needs nothing but itself and
+//! the binaries.
 
 /// One embedded file.
 #[derive(Debug)]
 pub struct Embedded {
-    /// Path below `man/` or `boot/`, with `/` separators.
+    /// Path below `man/`, `boot/` or `ucspi-tools/scripts/`, with `/`
+    /// separators.
     pub path: &'static str,
     pub bytes: &'static [u8],
     /// The file is executable in the source tree (a script).

@@ -173,6 +173,22 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("qmail-qmqpc", Owner::Root, 0o755),
 ];
 
+/// The scripts installed in `bin/` beside the programs: ucspi-tcp's
+/// clients that are shell scripts over tcpclient. Cargo refuses `@` in a
+/// binary name, so they are not in [`BINARIES`]: their text is embedded
+/// from `ucspi-tools/scripts/` ([`embedded::SCRIPTS`]).
+pub const SCRIPTS: &[(&str, Owner, u32)] = &[
+    ("who@", Owner::Root, 0o755),
+    ("date@", Owner::Root, 0o755),
+    ("finger@", Owner::Root, 0o755),
+    ("http@", Owner::Root, 0o755),
+];
+
+/// The embedded text of script `name` of [`SCRIPTS`].
+pub fn script(name: &str) -> Option<&'static Embedded> {
+    embedded::SCRIPTS.iter().find(|s| s.path == name)
+}
+
 /// The alias user's files (INSTALL.alias): empty, so mail for
 /// postmaster, mailer-daemon and root goes to `~alias`'s default
 /// delivery until the admin puts an address in them.
@@ -206,6 +222,18 @@ pub fn entries(system: bool) -> Vec<Entry> {
             owner,
             mode,
         });
+    }
+    for &(name, owner, mode) in SCRIPTS {
+        // A listed script missing from the build is caught by the tests
+        // (`every_script_is_embedded`), not at install time.
+        if let Some(file) = script(name) {
+            out.push(Entry {
+                path: format!("bin/{name}"),
+                content: Content::Embedded(file, false),
+                owner,
+                mode,
+            });
+        }
     }
     let mut sections: Vec<&str> = embedded::MAN_PAGES
         .iter()
@@ -282,6 +310,19 @@ mod tests {
             }
             assert_eq!(list.iter().any(|e| e.path == "mail"), !system);
         }
+    }
+
+    #[test]
+    fn every_script_is_embedded() {
+        for &(name, _, _) in SCRIPTS {
+            let s = script(name).unwrap_or_else(|| panic!("{name} is not embedded"));
+            assert!(s.bytes.starts_with(b"#!/bin/sh\n"), "{name}");
+            assert!(s.exec, "{name} is not executable in the source tree");
+        }
+        assert_eq!(embedded::SCRIPTS.len(), SCRIPTS.len());
+        let list = entries(true);
+        let e = list.iter().find(|e| e.path == "bin/date@").unwrap();
+        assert_eq!((e.owner, e.mode), (Owner::Root, 0o755));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - [`options`]: the command line (djb's getopt rules, 0.88's usage).
 //! - [`server`]: the poll loop: accept, lookups, rules, log, fork+exec.
 //! - [`log`]: the log lines and `safecats`.
+//! - [`rule_limits`]: `MAXCONIP` and `MAXCONNC`, the rules' limits per
+//!   client address and net.
 //!
 //! Addresses, DNS, ident and the connection's environment are the
 //! `ucspi` crate's (shared with tcp-env); the child between fork and
@@ -14,6 +16,7 @@
 
 pub mod log;
 pub mod options;
+pub mod rule_limits;
 pub mod server;
 
 use std::ffi::{CString, OsString};
@@ -26,7 +29,7 @@ use nix::sys::signal::Signal;
 use socket2::{Domain, Socket, Type};
 
 use log::Log;
-use options::{Options, Verbosity};
+use options::{Family, Options, Verbosity};
 use server::{Listener, Server, Setup};
 use sys::spawn::Method;
 use ucspi::addr::{self, Host};
@@ -178,6 +181,9 @@ fn start(opts: Options) -> i32 {
         child_mask: server::child_mask(),
         method,
         dnscacheip,
+        limits: rule_limits::Limits::from_env(|k| {
+            std::env::var_os(k).map(std::os::unix::ffi::OsStringExt::into_vec)
+        }),
         log,
         opts,
     };
@@ -185,21 +191,31 @@ fn start(opts: Options) -> i32 {
 }
 
 /// The addresses to bind for the host operand: (address, IPv6 only).
+/// `-4` and `-6` choose the family of the unspecified addresses and of
+/// a name; a literal address is bound as it is.
 fn host_address(opts: &Options, log: &Log, dnscacheip: Option<&str>) -> (IpAddr, bool) {
-    match addr::parse_host(&opts.host) {
-        Host::Any4 => (addr::any(false), false),
-        Host::Any6 => (addr::any(true), true),
-        Host::Dual => (addr::any(true), false),
-        Host::Addr(ip) => (ip, true),
-        Host::Name(name) => (resolve_host(&name, log, dnscacheip), false),
+    match (addr::parse_host(&opts.host), opts.family) {
+        (Host::Any4 | Host::Any6 | Host::Dual, Family::V4) => (addr::any(false), false),
+        (Host::Any4, Family::V6) => (addr::any(true), true),
+        (Host::Any4, Family::Any) => (addr::any(false), false),
+        (Host::Any6, _) => (addr::any(true), true),
+        (Host::Dual, _) => (addr::any(true), false),
+        (Host::Addr(ip), _) => (ip, true),
+        (Host::Name(name), family) => (resolve_host(&name, family, log, dnscacheip), true),
     }
 }
 
-/// A host name to one IPv4 address, through DNS only, as 0.88.
-fn resolve_host(name: &[u8], log: &Log, dnscacheip: Option<&str>) -> IpAddr {
+/// A host name to its first address, through DNS only: an A record as
+/// 0.88 (also with `-4`), an AAAA record with `-6`.
+fn resolve_host(name: &[u8], family: Family, log: &Log, dnscacheip: Option<&str>) -> IpAddr {
     let shown = String::from_utf8_lossy(name).into_owned();
     let mut resolver = ucspi::resolver::Resolver::new(dnscacheip);
-    match ucspi::lookup::ip4_qualify(&mut resolver, name) {
+    let found = if family == Family::V6 {
+        ucspi::lookup::ip6_qualify(&mut resolver, name)
+    } else {
+        ucspi::lookup::ip4_qualify(&mut resolver, name)
+    };
+    match found {
         Ok(found) => match found.first() {
             Some(&ip) => ip,
             None => log.fatal(&format!("no IP address for {shown}")),
@@ -213,12 +229,25 @@ fn resolve_host(name: &[u8], log: &Log, dnscacheip: Option<&str>) -> IpAddr {
 
 fn bind(opts: &Options, port: u16, log: &Log, dnscacheip: Option<&str>) -> Listener {
     let (ip, v6only) = host_address(opts, log, dnscacheip);
-    let sa = SocketAddr::new(ip, port);
+    let mut sa = SocketAddr::new(ip, port);
     let fatal = |what: &str, e: std::io::Error| -> ! {
         log.fatal(&format!("unable to {what}: {}", sys::describe(&e)))
     };
     let sock = Socket::new(Domain::for_address(sa), Type::STREAM, None)
         .unwrap_or_else(|e| fatal("create socket", e));
+    if let Some(ifname) = &opts.interface {
+        // SO_BINDTODEVICE takes every family (and needs no privilege
+        // since Linux 5.7); an IPv6 link-local address (fe80::...) also
+        // needs the interface as its scope, as ucspi-tcp6 gives it.
+        let what = format!("bind to interface {}", String::from_utf8_lossy(ifname));
+        sock.bind_device(Some(ifname))
+            .unwrap_or_else(|e| fatal(&what, e));
+        if let SocketAddr::V6(v6) = &mut sa {
+            let index = nix::net::if_::if_nametoindex(&ifname[..])
+                .unwrap_or_else(|e| fatal(&what, e.into()));
+            v6.set_scope_id(index);
+        }
+    }
     let _ = sock.set_reuse_address(true);
     if sa.is_ipv6() {
         let _ = sock.set_only_v6(v6only);

@@ -6,6 +6,9 @@
 //! (`-v -q`, `-u 5 -U`) the later one wins. A bad option gets getopt's
 //! complaint and the usage line, exit 100.
 //!
+//! Added from ucspi-tcp6: `-4`, `-6` (the family of `0`, `::`, `:0`
+//! and of a name) and `-I interface`; the usage line stays 0.88's.
+//!
 //! Deliberate difference: `-c`, `-u`, `-g`, `-b`, `-t` and `-C` must be
 //! numbers. 0.88 reads a number prefix and silently takes 0 otherwise, so
 //! `-u qmaild` ran the server as root; here that is a usage error.
@@ -20,8 +23,19 @@ use sys::getopt::{Getopt, Opt};
 pub const USAGE: &str = "usage: tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program";
 
 /// The option letters, in getopt's syntax (`-C` is ours: the per-client
-/// limit).
-const SPEC: &str = "1UXpPhHrRoOdDqQvc:x:B:g:u:b:l:t:C:";
+/// limit; `-4`, `-6`, `-I` are ucspi-tcp6's).
+const SPEC: &str = "1UXpPhHrRoOdDqQv46c:x:B:g:u:b:l:t:C:I:";
+
+/// The address family `-4` or `-6` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Neither: `0` is IPv4, `::` IPv6, `:0` both, a name its A records.
+    Any,
+    /// `-4`: `0`, `::` and `:0` are 0.0.0.0; a name its A records.
+    V4,
+    /// `-6`: `0` is `::` (IPv6 only); a name its AAAA records.
+    V6,
+}
 
 /// How much tcpserver prints on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,6 +78,9 @@ pub struct Options {
     pub remote_info: bool,
     pub ident_timeout: u64,
     pub per_client: Option<PerClient>,
+    pub family: Family,
+    /// `-I`: the interface the listener is bound to.
+    pub interface: Option<Vec<u8>>,
     pub host: Vec<u8>,
     pub port: Vec<u8>,
     /// The program and its arguments. Empty is a usage error, reported
@@ -91,6 +108,8 @@ impl Default for Options {
             remote_info: true,
             ident_timeout: 26,
             per_client: None,
+            family: Family::Any,
+            interface: None,
             host: Vec::new(),
             port: Vec::new(),
             program: Vec::new(),
@@ -205,6 +224,9 @@ pub fn parse(
                 }
             }
             b'C' => per_client = Some(arg),
+            b'4' => o.family = Family::V4,
+            b'6' => o.family = Family::V6,
+            b'I' => o.interface = Some(arg),
             _ => {}
         }
     }
@@ -443,6 +465,24 @@ mod tests {
         // -q silences a missing operand, not a broken option.
         assert_eq!(p("-q 0").unwrap_err().text(), "");
         assert!(!p("-q -Z 0 25 p").unwrap_err().text().is_empty());
+    }
+
+    #[test]
+    fn ucspi_tcp6_family_and_interface() {
+        let o = p("0 25 p").unwrap();
+        assert_eq!((o.family, o.interface), (Family::Any, None));
+        let o = p("-46 -Ieth0 0 25 p").unwrap();
+        assert_eq!(
+            (o.family, o.interface),
+            (Family::V6, Some(b"eth0".to_vec()))
+        );
+        let o = p("-6v4 -I lo 0 25 p").unwrap();
+        assert_eq!((o.family, o.verbosity), (Family::V4, Verbosity::Verbose));
+        let e = p("-I").unwrap_err();
+        assert!(
+            e.text()
+                .starts_with("tcpserver: option requires an argument -- I\n")
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ use ucspi::resolver::{Query, Resolver};
 
 use crate::log::{Log, drop_line, safecats};
 use crate::options::{Options, PerClient};
+use crate::rule_limits::{Limits, Live};
 
 /// How long a banner may take to reach a client that does not read.
 const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,6 +67,9 @@ pub struct Setup {
     pub child_mask: SigSet,
     pub method: Method,
     pub dnscacheip: Option<String>,
+    /// `MAXCONIP`/`MAXCONNC` from tcpserver's environment: the limits of
+    /// a connection whose rule sets none.
+    pub limits: Limits,
 }
 
 /// A connection being looked at.
@@ -208,6 +212,9 @@ pub struct Server {
     children: u64,
     pending: Vec<Pending>,
     counts: Option<ClientCounts>,
+    /// The live connections per address and net, for the rules' limits
+    /// (kept only with -x or a default limit: no cost otherwise).
+    live: Option<Live>,
     resolver: Option<Resolver>,
     /// The -x cdb, reopened for every connection; its index of network
     /// lengths spares a client that matches no rule the probes for
@@ -240,6 +247,7 @@ impl Server {
     pub fn new(s: Setup, listeners: Vec<Listener>, pipe: SelfPipe) -> Server {
         let counts = s.opts.per_client.clone().map(ClientCounts::new);
         let rules = s.opts.rules.as_ref().map(rules::Watched::new);
+        let live = (rules.is_some() || s.limits.any()).then(Live::default);
         Server {
             spawner: Spawner::new(s.method),
             s,
@@ -248,6 +256,7 @@ impl Server {
             children: 0,
             pending: Vec::new(),
             counts,
+            live,
             resolver: None,
             rules,
             paused_until: None,
@@ -378,6 +387,9 @@ impl Server {
                     if let Some(c) = &mut self.counts {
                         c.ended(pid);
                     }
+                    if let Some(l) = &mut self.live {
+                        l.ended(pid);
+                    }
                 }
             }
         }
@@ -455,6 +467,9 @@ impl Server {
         }
         self.children += 1;
         self.status();
+        if let Some(l) = &mut self.live {
+            l.add(client);
+        }
 
         let o = &self.s.opts;
         let v4 = client.is_ipv4();
@@ -603,14 +618,25 @@ impl Server {
     fn launch(&mut self, conn: Conn, found: Found) {
         let client = conn.client_ip();
         let shown = Shown::of(&conn);
-        let verdict = match &found.drop {
+        let mut verdict = match &found.drop {
             Some(what) => Verdict::Drop(what.clone()),
             None => self.judge(&shown, &found),
         };
+        if let (Verdict::Allow(rule_env), Some(live)) = (&verdict, &self.live)
+            && let Some(why) = live.over(client, self.s.limits.with_rule(rule_env))
+        {
+            verdict = Verdict::Over(why.into_bytes());
+        }
         let concurrency = self.counts.as_ref().and_then(|c| c.count(client));
         let changes = match &verdict {
-            Verdict::Allow(rule_env) => Some(environment(&conn, &found, concurrency, rule_env)),
-            Verdict::Deny | Verdict::Drop(_) => None,
+            Verdict::Allow(rule_env) => Some(environment(
+                &conn,
+                &found,
+                self.s.opts.interface.as_deref(),
+                concurrency,
+                rule_env,
+            )),
+            Verdict::Deny | Verdict::Over(_) | Verdict::Drop(_) => None,
         };
         let lines = ChildLog::new(self.s.log, &verdict, &shown, &found);
         let spawned = self.spawn(&conn, &verdict, changes.as_ref(), &lines);
@@ -618,6 +644,9 @@ impl Server {
             Ok(pid) => {
                 if let Some(c) = &mut self.counts {
                     c.pids.insert(pid, client);
+                }
+                if let Some(l) = &mut self.live {
+                    l.started(pid, client);
                 }
             }
             Err(e) => {
@@ -628,6 +657,9 @@ impl Server {
                 self.status();
                 if let Some(c) = &mut self.counts {
                     c.release(client);
+                }
+                if let Some(l) = &mut self.live {
+                    l.remove(client);
                 }
             }
         }
@@ -680,7 +712,7 @@ impl Server {
                     fds_failed: &self.s.fds_failed,
                 })
             }
-            (Verdict::Deny, _) => Action::Exit(100),
+            (Verdict::Deny | Verdict::Over(_), _) => Action::Exit(100),
             _ => Action::Exit(111),
         };
         let child = Child {
@@ -726,6 +758,8 @@ enum Verdict {
     Allow(Vec<(Vec<u8>, Vec<u8>)>),
     /// A rule denied it: the child exits 100.
     Deny,
+    /// Over a limit of its rule (`MAXCONIP`...), for this reason: denied.
+    Over(Vec<u8>),
     /// Drop it with this warning: the child exits 111.
     Drop(Vec<u8>),
 }
@@ -767,10 +801,12 @@ fn slow_rules_warning(path: &std::path::Path, took: Duration) -> Option<String> 
 }
 
 /// The handler's changes to tcpserver's environment, in 0.88's order:
-/// the connection's variables, TCPCONCURRENCY (with -C), then the rule's.
+/// the connection's variables (for an IPv6 client with -I, then
+/// ucspi-tcp6's TCP6INTERFACE), TCPCONCURRENCY (with -C), then the rule's.
 fn environment(
     conn: &Conn,
     found: &Found,
+    interface: Option<&[u8]>,
     concurrency: Option<u32>,
     rule_env: &[(Vec<u8>, Vec<u8>)],
 ) -> Changes {
@@ -784,6 +820,11 @@ fn environment(
             remote_info: found.info.as_deref(),
         };
         ucspi::env::connection(&c, ucspi::env::Order::Ucspi, &mut changes);
+        if let Some(i) = interface
+            && conn.client_ip().is_ipv6()
+        {
+            changes.put(b"TCP6INTERFACE", Some(i));
+        }
     }
     if let Some(n) = concurrency {
         changes.put(b"TCPCONCURRENCY", Some(n.to_string().as_bytes()));
@@ -818,8 +859,8 @@ impl ChildLog {
         match verdict {
             Verdict::Drop(what) if log.warnings() => mid.extend_from_slice(&drop_line(what)),
             Verdict::Drop(_) => {}
-            Verdict::Allow(_) | Verdict::Deny if log.verbose() => {
-                mid.extend_from_slice(if *verdict == Verdict::Deny {
+            Verdict::Allow(_) | Verdict::Deny | Verdict::Over(_) if log.verbose() => {
+                mid.extend_from_slice(if matches!(verdict, Verdict::Deny | Verdict::Over(_)) {
                     b"tcpserver: deny "
                 } else {
                     b"tcpserver: ok "
@@ -845,9 +886,14 @@ impl ChildLog {
                 }
                 tail.push(b':');
                 safecats(&mut tail, shown.remote_port.as_bytes(), false);
+                // ucspi-tcp6's reason, after the fields.
+                if let Verdict::Over(why) = verdict {
+                    tail.push(b' ');
+                    tail.extend_from_slice(why);
+                }
                 tail.push(b'\n');
             }
-            Verdict::Allow(_) | Verdict::Deny => {}
+            Verdict::Allow(_) | Verdict::Deny | Verdict::Over(_) => {}
         }
         ChildLog {
             verbose: log.verbose(),
@@ -1185,6 +1231,7 @@ mod tests {
         let ch = environment(
             &c,
             &f,
+            Some(b"lo"),
             Some(3),
             &[(b"TCPREMOTEHOST".to_vec(), b"ruled".to_vec())],
         );
@@ -1232,6 +1279,13 @@ mod tests {
             "tcpserver: pid 77 from 127.0.0.2\n\
              tcpserver: deny 77 l.example:127.0.0.1:25 r?h:127.0.0.2::4000\n"
         );
+        let over = Verdict::Over(b"ip connection limit:2 exceeded".to_vec());
+        assert_eq!(
+            written(&ChildLog::new(verbose, &over, &shown, &f)),
+            "tcpserver: pid 77 from 127.0.0.2\n\
+             tcpserver: deny 77 l.example:127.0.0.1:25 r?h:127.0.0.2::4000 ip connection limit:2 exceeded\n"
+        );
+        assert_eq!(written(&ChildLog::new(errors, &over, &shown, &f)), "");
         let drop = Verdict::Drop(b"unable to read x: protocol error".to_vec());
         assert_eq!(
             written(&ChildLog::new(verbose, &drop, &shown, &f)),

@@ -38,6 +38,18 @@ pub fn ip4_qualify(resolver: &mut Resolver, name: &[u8]) -> io::Result<Vec<IpAdd
             .map(|b| IpAddr::from([b[0], b[1], b[2], b[3]]))
             .collect());
     }
+    qualify(resolver, name, dns::T_A)
+}
+
+/// [`ip4_qualify`] for AAAA records (ucspi-tcp6's `-6` with a name); a
+/// literal is not a name here (the caller reads IPv6 literals itself).
+pub fn ip6_qualify(resolver: &mut Resolver, name: &[u8]) -> io::Result<Vec<IpAddr>> {
+    qualify(resolver, name, dns::T_AAAA)
+}
+
+/// Each qualified form of `name` in turn until one has `qtype` (A or
+/// AAAA) records.
+fn qualify(resolver: &mut Resolver, name: &[u8], qtype: u16) -> io::Result<Vec<IpAddr>> {
     let conf = std::fs::read("/etc/resolv.conf").unwrap_or_default();
     let localdomain = std::env::var_os("LOCALDOMAIN");
     let hostname = std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -50,8 +62,8 @@ pub fn ip4_qualify(resolver: &mut Resolver, name: &[u8]) -> io::Result<Vec<IpAdd
         let Some(wire) = dns::from_dotted(&candidate) else {
             continue;
         };
-        let packet = resolver.resolve_blocking(&wire, dns::T_A)?;
-        if let Ok(found) = dns::addr_answers(&packet, dns::T_A)
+        let packet = resolver.resolve_blocking(&wire, qtype)?;
+        if let Ok(found) = dns::addr_answers(&packet, qtype)
             && !found.is_empty()
         {
             return Ok(found);

@@ -175,6 +175,101 @@ fn every_program_is_installed_with_its_man_page() {
             "no man page for {name} in man/"
         );
     }
+    // The scripts (Cargo refuses `@` in a binary name): every file of
+    // ucspi-tools/scripts is listed, each with its man page.
+    let mut scripts: Vec<String> = setup::hier::SCRIPTS
+        .iter()
+        .map(|(n, _, _)| n.to_string())
+        .collect();
+    scripts.sort();
+    let mut shipped: Vec<String> = std::fs::read_dir(e2e::workspace().join("ucspi-tools/scripts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    shipped.sort();
+    assert_eq!(
+        shipped, scripts,
+        "setup::hier::SCRIPTS must list every script of ucspi-tools/scripts"
+    );
+    for name in &scripts {
+        assert!(
+            pages.contains(&format!("{name}.1")),
+            "no man page for {name} in man/"
+        );
+    }
+}
+
+/// The `@` scripts are installed in `bin/` (root's, 0755 in the system
+/// way; here the one folder's owner's) and run there: `date@` finds the
+/// installed tcpclient and delcr beside itself and reads a daytime
+/// server on loopback.
+#[test]
+fn installed_date_at_reads_a_daytime_server() {
+    let bins = bins();
+    let dir = open_tempdir();
+    let (uid, gid) = owner();
+    std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    let home = dir.path().join("qmail");
+    let mut c = Command::new(bin("qmail-setup"));
+    c.arg("-b").arg(&bins).arg(&home);
+    as_owner(&mut c);
+    let (code, out, err) = run(c);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    for (name, _, mode) in setup::hier::SCRIPTS {
+        let path = home.join("bin").join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (uid, gid, *mode),
+            "{name}"
+        );
+        let want = std::fs::read(e2e::workspace().join("ucspi-tools/scripts").join(name));
+        assert_eq!(std::fs::read(&path).unwrap(), want.unwrap(), "{name}");
+    }
+    // The check knows them too: a changed mode is named.
+    std::fs::set_permissions(
+        home.join("bin/date@"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut c = Command::new(bin("qmail-setup"));
+    c.arg("-c").arg(&home);
+    as_owner(&mut c);
+    let (code, _, err) = run(c);
+    assert_eq!(
+        (code, err),
+        (
+            111,
+            format!(
+                "instcheck: warning: {}/bin/date@ has wrong permissions\n",
+                home.display()
+            )
+        )
+    );
+    let mut c = Command::new(bin("qmail-setup"));
+    c.arg("-b").arg(&bins).arg(&home);
+    as_owner(&mut c);
+    assert_eq!(run(c).0, 0);
+
+    if e2e::skip_unless_root("date@ connects to port 13") {
+        return;
+    }
+    let ip = e2e::net::unique_loopback();
+    let l = std::net::TcpListener::bind((ip, 13)).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        std::io::Write::write_all(&mut s, b"Wed Dec  2 20:00:00 2026\r\n\x01").unwrap();
+    });
+    let mut c = Command::new(home.join("bin/date@"));
+    c.arg(ip.to_string())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    let (code, out, err) = run(c);
+    server.join().unwrap();
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (0, "Wed Dec  2 20:00:00 2026\n^A", "")
+    );
 }
 
 #[test]
