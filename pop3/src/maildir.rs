@@ -9,6 +9,15 @@
 //!   in progress elsewhere), ordered by mtime.
 //! - [`update`]: QUIT's changes, in number order: unlink what was
 //!   deleted, move the rest of `new/` to `cur/NAME:2,`.
+//! - [`relocate`]: a message found again by its unique name after
+//!   another reader moved it (ours; see below).
+//!
+//! qmail takes no lock, and neither do we: two sessions (or qmail-pop3d
+//! and an IMAP server) may read one Maildir at once. qmail then fails a
+//! message the other reader merely moved from `new/` to `cur/` (or
+//! flagged, renaming it in `cur/`), though it is still there. We look it
+//! up by its unique name before giving up, so a message is read,
+//! deleted and counted once whoever moved it.
 
 use std::fs;
 use std::io;
@@ -74,13 +83,36 @@ pub fn scan(now: i64) -> io::Result<Vec<Message>> {
     Ok(found.into_iter().map(|(_, m)| m).collect())
 }
 
+/// Where message `m` is now, when its path is gone: `cur/` or `new/`
+/// holding its unique name (`UID` or `UID:flags`). `None` if nowhere.
+pub fn relocate(m: &Message) -> Option<String> {
+    let uid = m.uid();
+    for sub in ["cur", "new"] {
+        let Ok(dir) = fs::read_dir(sub) else { continue };
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let rest = name.strip_prefix(uid);
+            if rest.is_some_and(|r| r.is_empty() || r.starts_with(':')) {
+                let path = format!("{sub}/{name}");
+                if path != m.path {
+                    return Some(path);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Apply QUIT; returns the error lines to send before `+OK `, one per
 /// deleted message that could not be unlinked.
 pub fn update(messages: &[Message]) -> Vec<u8> {
     let mut out = Vec::new();
     for m in messages {
         if m.deleted {
-            if fs::remove_file(&m.path).is_err() {
+            let gone = fs::remove_file(&m.path).is_ok()
+                || relocate(m).is_some_and(|p| fs::remove_file(p).is_ok());
+            if !gone {
                 out.extend_from_slice(b"-ERR unable to unlink all deleted messages\r\n");
             }
         } else if let Some(name) = m.path.strip_prefix("new/") {

@@ -70,6 +70,11 @@ impl Session {
         &self.messages
     }
 
+    /// Message `index` was found at `path` (another reader moved it).
+    pub fn set_path(&mut self, index: usize, path: String) {
+        self.messages[index].path = path;
+    }
+
     /// qmail's `msgno()`: leading digits, then the checks in its order.
     fn number(&self, arg: &[u8]) -> Result<usize, Step> {
         let digits = arg.iter().take_while(|b| b.is_ascii_digit()).count();

@@ -244,8 +244,15 @@ fn pop3d_session(mut client: Client, mut session: pop3d::Session) -> io::Result<
         match session.command(&line) {
             pop3d::Step::Reply(bytes) => client.write(&bytes)?,
             pop3d::Step::Send { index, body_lines } => {
-                let path = &session.messages()[index].path;
-                match File::open(path) {
+                let m = session.messages()[index].clone();
+                let file = File::open(&m.path).or_else(|e| {
+                    // Moved by another reader? Found by its unique name.
+                    let path = maildir::relocate(&m).ok_or(e)?;
+                    let file = File::open(&path)?;
+                    session.set_path(index, path);
+                    Ok::<File, io::Error>(file)
+                });
+                match file {
                     Err(_) => client.write(b"-ERR unable to open that message\r\n")?,
                     Ok(file) => send(&client, file, body_lines)?,
                 }
