@@ -2,7 +2,13 @@
 //! topic: the replies byte for byte, the Maildir after a session,
 //! Python's poplib, two sessions at once, and Dovecot beside us.
 
+mod dovecot;
 mod maildir;
 mod poplib;
 mod session;
 mod support;
+// The one-folder system of the system tests, for mail that qmail-smtpd
+// accepted and qmail-local delivered.
+#[allow(dead_code)]
+#[path = "../system/support.rs"]
+mod system_support;

@@ -274,3 +274,118 @@ pub fn python(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A free port on 127.0.0.1 for a server that cannot be given port 0
+/// (Dovecot's listeners): bound by the kernel's choice, then released.
+/// Another process may take it in between; [`Dovecot::start`] retries.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Debian's Dovecot, private: its own config, base_dir and log in a
+/// temporary folder, IMAP and POP3 on loopback ports, one passwd-file
+/// user (`USER`/`PASS`) whose home is `home`. Needs root (Dovecot's
+/// master drops to its own users) and the dovecot-imapd and
+/// dovecot-pop3d packages.
+pub struct Dovecot {
+    proc: Proc,
+    /// Config, sockets and log; removed when the test ends.
+    _dir: tempfile::TempDir,
+    pub imap: u16,
+    pub pop3: u16,
+}
+
+pub const DOVECOT: &str = "/usr/sbin/dovecot";
+
+impl Dovecot {
+    /// False (after saying why) when Dovecot cannot run here.
+    pub fn available() -> bool {
+        if e2e::original(DOVECOT).is_none() {
+            return false;
+        }
+        !e2e::skip_unless_root("Dovecot runs its master as root")
+    }
+
+    pub fn start(home: &Path) -> Dovecot {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (uid, gid) = owner();
+        let users = dir.path().join("users");
+        std::fs::write(
+            &users,
+            format!("{USER}:{{PLAIN}}{PASS}:{uid}:{gid}::{}::\n", home.display()),
+        )
+        .unwrap();
+        for attempt in 0..5 {
+            let (imap, pop3) = (free_port(), free_port());
+            let conf = dir.path().join("dovecot.conf");
+            let text = std::fs::read_to_string(e2e::workspace().join("boot/dovecot/dovecot.conf"))
+                .unwrap();
+            // The boot file with the test's paths and ports.
+            let text = text
+                .replace("/etc/dovecot/qmail-users", &users.display().to_string())
+                .replace("listen = *, ::", "listen = 127.0.0.1")
+                .replace("port = 143", &format!("port = {imap}"))
+                .replace("port = 110", &format!("port = {pop3}"));
+            let d = dir.path().display();
+            std::fs::write(
+                &conf,
+                format!(
+                    "{text}\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
+log_path = {d}/dovecot.log\ninstance_name = pop3test{attempt}{pid}\n\
+auth_failure_delay = 0\n",
+                    pid = std::process::id()
+                ),
+            )
+            .unwrap();
+            let mut cmd = Command::new(DOVECOT);
+            cmd.arg("-F")
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut proc = Proc::spawn(&mut cmd).expect("spawn dovecot");
+            let up = e2e::poll_until(Duration::from_secs(20), || {
+                if proc.child.try_wait().ok().flatten().is_some() {
+                    return Some(false);
+                }
+                let ok = [imap, pop3].iter().all(|&p| {
+                    TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, p)), T)
+                        .ok()
+                        .and_then(|s| {
+                            s.set_read_timeout(Some(T)).ok()?;
+                            let mut l = String::new();
+                            BufReader::new(s).read_line(&mut l).ok()?;
+                            l.contains("Dovecot").then_some(())
+                        })
+                        .is_some()
+                });
+                ok.then_some(true)
+            });
+            if up == Some(true) {
+                return Dovecot {
+                    proc,
+                    _dir: dir,
+                    imap,
+                    pop3,
+                };
+            }
+        }
+        let log = std::fs::read_to_string(dir.path().join("dovecot.log")).unwrap_or_default();
+        panic!("Dovecot did not start: {log}");
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop its children; Proc's drop kills
+        // it if it has not ended by then.
+        self.proc.signal(nix::sys::signal::Signal::SIGTERM);
+        self.proc.wait_timeout(Duration::from_secs(10));
+    }
+}
