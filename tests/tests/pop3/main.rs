@@ -2,6 +2,7 @@
 //! topic: the replies byte for byte, the Maildir after a session,
 //! Python's poplib, two sessions at once, and Dovecot beside us.
 
+mod boot;
 mod dovecot;
 mod maildir;
 mod poplib;
