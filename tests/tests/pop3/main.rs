@@ -6,6 +6,7 @@ mod boot;
 mod dovecot;
 mod maildir;
 mod poplib;
+mod run;
 mod session;
 mod support;
 // The one-folder system of the system tests, for mail that qmail-smtpd
