@@ -201,3 +201,38 @@ fn imap_reads_flags_and_deletes_what_qmail_delivered() {
     assert_eq!(std::fs::read_dir(maildir.join("cur")).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(maildir.join("new")).unwrap().count(), 0);
 }
+
+/// One checkpassword program for both: Dovecot's checkpassword passdb
+/// (the boot file's alternative) runs the stand-in qmail-popup runs.
+const IMAP_LOGIN: &str = r#"
+import imaplib, sys
+m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]), timeout=60)
+try:
+    m.login(sys.argv[3], "wrong")
+    print("wrong password accepted")
+except imaplib.IMAP4.error:
+    print("refused")
+m.login(sys.argv[3], sys.argv[4])
+typ, data = m.select("INBOX")
+print("exists", data[0].decode())
+m.logout()
+"#;
+
+#[test]
+fn dovecot_and_qmail_popup_share_one_checkpassword() {
+    if !Dovecot::available() {
+        return;
+    }
+    let mut mb = Mailbox::new();
+    mb.put("new", b"Subject: shared\n\nx\n", 30);
+    let checkpassword = mb.checkpassword();
+    let dove = Dovecot::start_with(&mb.home(), Some(&checkpassword));
+    let out = python(
+        IMAP_LOGIN,
+        &["127.0.0.1", &dove.imap.to_string(), USER, PASS],
+    );
+    assert_eq!(out, "refused\nexists 1\n");
+    let ours = mb.serve(&[]);
+    let q = dump(ours.port, false, "qmail");
+    assert_eq!(texts(&q), ["b'Subject: shared\\n\\nx'"]);
+}

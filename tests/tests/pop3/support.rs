@@ -311,6 +311,14 @@ impl Dovecot {
     }
 
     pub fn start(home: &Path) -> Dovecot {
+        Dovecot::start_with(home, None)
+    }
+
+    /// With `checkpassword`: the boot file's documented alternative,
+    /// Dovecot's checkpassword passdb running that program (the one
+    /// qmail-popup runs) and the prefetch userdb, instead of the
+    /// passwd-file.
+    pub fn start_with(home: &Path, checkpassword: Option<&Path>) -> Dovecot {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let (uid, gid) = owner();
@@ -331,6 +339,27 @@ impl Dovecot {
                 .replace("listen = *, ::", "listen = 127.0.0.1")
                 .replace("port = 143", &format!("port = {imap}"))
                 .replace("port = 110", &format!("port = {pop3}"));
+            let text = match checkpassword {
+                None => text,
+                Some(prog) => {
+                    let passdb = format!(
+                        "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {u}\n}}\n\
+userdb {{\n  driver = passwd-file\n  args = username_format=%u {u}\n}}\n",
+                        u = users.display()
+                    );
+                    assert!(text.contains(&passdb), "the boot file's passdb changed");
+                    text.replace(
+                        &passdb,
+                        &format!(
+                            "passdb {{\n  driver = checkpassword\n  args = {}\n}}\n\
+userdb {{\n  driver = prefetch\n}}\n\
+import_environment = TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID LISTEN_FDS INSECURE_SETUID=1\n\
+service auth {{\n  user = root\n}}\n",
+                            prog.display()
+                        ),
+                    )
+                }
+            };
             let d = dir.path().display();
             std::fs::write(
                 &conf,
@@ -387,5 +416,9 @@ impl Drop for Dovecot {
         // it if it has not ended by then.
         self.proc.signal(nix::sys::signal::Signal::SIGTERM);
         self.proc.wait_timeout(Duration::from_secs(10));
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self._dir.path().join("dovecot.log"));
+            eprintln!("Dovecot's log:\n{}", log.unwrap_or_default());
+        }
     }
 }
