@@ -89,7 +89,10 @@ enum Checked {
 
 /// qmail-popup HOSTNAME PROGRAM [ARG...]
 pub fn popup(args: Vec<OsString>) -> i32 {
-    let _ = sys::sigexit::ignore(&[nix::sys::signal::Signal::SIGPIPE]);
+    use nix::sys::signal::Signal;
+    let _ = sys::sigexit::ignore(&[Signal::SIGPIPE]);
+    // qmail-popup's SIGALRM: exit 1 at once.
+    let _ = sys::sigexit::exit_on(&[Signal::SIGALRM], 1);
     // One byte per read: what the client sends after PASS stays in the
     // socket for qmail-pop3d (qmail-popup 1.03 reads 128 and loses it).
     let mut client = Client::new(1);

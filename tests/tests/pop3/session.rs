@@ -268,3 +268,24 @@ fn usage_and_the_checkpassword_exits() {
         }
     }
 }
+
+#[test]
+fn sigalrm_ends_qmail_popup_with_exit_1() {
+    use std::io::BufRead;
+    let mut child = e2e::Proc::spawn(
+        Command::new(e2e::bin("qmail-popup"))
+            .args(["pop.test", "/bin/false"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    )
+    .unwrap();
+    let mut out = std::io::BufReader::new(child.child.stdout.take().unwrap());
+    let mut greeting = String::new();
+    out.read_line(&mut greeting).unwrap();
+    assert!(greeting_ok(&greeting), "{greeting:?}");
+    child.signal(nix::sys::signal::Signal::SIGALRM);
+    let st = child
+        .wait_timeout(super::support::T)
+        .expect("qmail-popup ended");
+    assert_eq!(st.code(), Some(1), "{st:?}");
+}
