@@ -236,3 +236,34 @@ fn dovecot_and_qmail_popup_share_one_checkpassword() {
     let q = dump(ours.port, false, "qmail");
     assert_eq!(texts(&q), ["b'Subject: shared\\n\\nx'"]);
 }
+
+/// At the same time: qmail-pop3d listed new/ at login, then Dovecot
+/// opened the mailbox (moving everything to cur/) and deleted the first
+/// message. qmail-pop3d still reads the second by its unique name,
+/// deletes it at QUIT, and the first is reported gone, not found twice.
+#[test]
+fn qmail_pop3d_and_dovecot_at_the_same_time() {
+    if !Dovecot::available() {
+        return;
+    }
+    let mut mb = Mailbox::new();
+    mb.put("new", b"Subject: one\n\n1\n", 30);
+    mb.put("new", b"Subject: two\n\n2\n", 20);
+    mb.put("new", b"Subject: three\n\n3\n", 10);
+    let ours = mb.serve(&[]);
+    let dove = Dovecot::start(&mb.home());
+    let mut p = super::support::Pop::login(ours.addr());
+    assert_eq!(p.cmd("STAT"), "+OK 3 50\r\n");
+    let d = dump(dove.pop3, true, "dovecot");
+    assert_eq!(d.len(), 3);
+    assert_eq!(mb.names("new").len(), 0, "Dovecot moved new/ to cur/");
+    assert_eq!(p.cmd("RETR 1"), "-ERR unable to open that message\r\n");
+    p.send("RETR 2\r\n");
+    assert_eq!(p.multi(), "+OK \r\nSubject: two\r\n\r\n2\r\n\r\n.\r\n");
+    assert_eq!(p.cmd("DELE 2"), "+OK \r\n");
+    assert_eq!(p.cmd("QUIT"), "+OK \r\n");
+    let left = dump(dove.pop3, false, "dovecot");
+    assert_eq!(texts(&left), ["b'Subject: three\\n\\n3'"]);
+    let q = dump(ours.port, false, "qmail");
+    assert_eq!(texts(&q), texts(&left));
+}
