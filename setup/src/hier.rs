@@ -171,6 +171,8 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("qmail-qmtpd", Owner::Root, 0o755),
     ("qmail-qmqpd", Owner::Root, 0o755),
     ("qmail-qmqpc", Owner::Root, 0o755),
+    ("qmail-popup", Owner::Root, 0o711),
+    ("qmail-pop3d", Owner::Root, 0o711),
 ];
 
 /// The scripts installed in `bin/` beside the programs: ucspi-tcp's

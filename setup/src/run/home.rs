@@ -10,6 +10,10 @@
 //! - `mail/you/Maildir/`: one local user, `you@localhost`;
 //! - `etc/tcp.smtp`: 127.0.0.1 may relay, everyone else may only send to
 //!   local addresses; compiled to `etc/tcp.smtp.cdb` at every start.
+//! - `etc/pop3.password` (mode 0600, random) and `etc/checkpassword`: the
+//!   POP3 login of `you`, through the checkpassword interface that
+//!   qmail-popup uses (a one-user stand-in until a real checkpassword
+//!   program is installed).
 //!
 //! A folder whose `control/me` exists but whose `control/rcpthosts` does
 //! not is refused, as the qmail-smtpd run script refuses it.
@@ -58,6 +62,12 @@ impl Layout {
     }
     pub fn maildir(&self) -> PathBuf {
         self.home.join("mail").join(USER).join("Maildir")
+    }
+    pub fn pop3_password(&self) -> PathBuf {
+        self.home.join("etc/pop3.password")
+    }
+    pub fn checkpassword(&self) -> PathBuf {
+        self.home.join("etc/checkpassword")
     }
     pub fn bin(&self, name: &str) -> PathBuf {
         self.home.join("bin").join(name)
@@ -140,6 +150,63 @@ pub fn configure(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<(), Error
         Err(e) => return Err(e).ctx(|| format!("mkdir {}", etc.display())),
     }
     create_new(&layout.rules(), TCP_SMTP)?;
+    pop3_login(layout)?;
+    Ok(())
+}
+
+/// The checkpassword program of qmail-run's POP3 service: `you` with the
+/// first line of etc/pop3.password. It runs as qmail-run's user, which is
+/// the user of every Maildir here, so it changes no ids. The home comes
+/// from QMAILHOME, which tcpserver passes through qmail-popup.
+pub const CHECKPASSWORD: &str = r#"#!/bin/sh
+# qmail-run's checkpassword (the checkpassword interface, for
+# qmail-popup): reads name\0password\0timestamp\0 on fd 3; the one user
+# "you" logs in with the first line of $QMAILHOME/etc/pop3.password.
+# Then runs its arguments (qmail-pop3d Maildir) in the user's folder.
+data=$(head -c 512 <&3 | tr '\0' '\n')
+exec 3<&-
+name=$(printf '%s\n' "$data" | sed -n 1p)
+pass=$(printf '%s\n' "$data" | sed -n 2p)
+want=$(head -n 1 "$QMAILHOME/etc/pop3.password" 2>/dev/null)
+[ "$name" = you ] && [ -n "$want" ] && [ "$pass" = "$want" ] || exit 1
+USER=you
+HOME="$QMAILHOME/mail/you"
+export USER HOME
+cd "$HOME" || exit 111
+exec "$@"
+"#;
+
+/// A random password (hex of 12 bytes of /dev/urandom) in
+/// etc/pop3.password, readable by its owner only, and the checkpassword
+/// script; each written once, so an admin's choice stays.
+fn pop3_login(layout: &Layout) -> Result<(), Error> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = layout.pop3_password();
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            let mut raw = [0u8; 12];
+            fs::File::open("/dev/urandom")
+                .and_then(|mut r| r.read_exact(&mut raw))
+                .ctx(|| "read /dev/urandom".into())?;
+            let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            f.write_all(format!("{hex}\n").as_bytes())
+                .and_then(|()| f.sync_all())
+                .ctx(|| format!("write {}", path.display()))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).ctx(|| format!("create {}", path.display())),
+    }
+    let script = layout.checkpassword();
+    if create_new(&script, CHECKPASSWORD)? {
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755))
+            .ctx(|| format!("chmod {}", script.display()))?;
+    }
     Ok(())
 }
 
@@ -167,12 +234,18 @@ mod tests {
         );
         assert!(layout.maildir().join("new").is_dir());
         assert_eq!(layout.default_delivery().unwrap(), "./Maildir/");
+        let password = fs::read_to_string(layout.pop3_password()).unwrap();
+        assert_eq!(password.len(), 25, "{password:?}");
         fs::write(layout.rules(), ":deny\n").unwrap();
         fs::write(home.join("control/defaultdelivery"), "./Mailbox\n").unwrap();
         let mut again = Vec::new();
         configure(&layout, &mut |s| again.push(s.to_string())).unwrap();
         assert!(again.is_empty(), "{again:?}");
         assert_eq!(fs::read_to_string(layout.rules()).unwrap(), ":deny\n");
+        assert_eq!(
+            fs::read_to_string(layout.pop3_password()).unwrap(),
+            password
+        );
         assert_eq!(layout.default_delivery().unwrap(), "./Mailbox");
         // locals was not appended to twice.
         assert_eq!(

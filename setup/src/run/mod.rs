@@ -9,6 +9,11 @@
 //! the next start. SIGHUP recompiles the rules and makes qmail-send
 //! reread `locals` and `virtualdomains`.
 //!
+//! POP3 for `you` runs beside SMTP: a second tcpserver with
+//! `qmail-popup mail.localhost etc/checkpassword qmail-pop3d Maildir` on
+//! the SMTP address's IP, port 2110 (port 0 when SMTP has port 0;
+//! `QMAILRUN_POP3` sets the address). It stops first.
+//!
 //! - [`programs`]: the programs it installs, built first under `cargo run`.
 //! - [`user`]: who it runs as (never root).
 //! - [`home`]: the embedded default configuration.
@@ -42,6 +47,44 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:2525";
 /// The variable that changes the default SMTP address (the tests use
 /// port 0: the kernel picks a free port, and the banner tells it).
 pub const LISTEN_VAR: &str = "QMAILRUN_LISTEN";
+
+/// The variable that sets the POP3 address.
+pub const POP3_VAR: &str = "QMAILRUN_POP3";
+/// The default POP3 port, beside SMTP's 2525.
+pub const DEFAULT_POP3_PORT: u16 = 2110;
+
+/// Where POP3 listens: `QMAILRUN_POP3`, else SMTP's IP with port 2110,
+/// or port 0 when SMTP has port 0 (the kernel picks both, as in tests).
+fn pop3_listen(smtp: &SocketAddr) -> Result<SocketAddr, Error> {
+    if let Some(v) = std::env::var(POP3_VAR).ok().filter(|v| !v.is_empty()) {
+        return v
+            .parse()
+            .map_err(|_| Error::Other(format!("{POP3_VAR}={v} is not an ip:port address")));
+    }
+    let port = if smtp.port() == 0 {
+        0
+    } else {
+        DEFAULT_POP3_PORT
+    };
+    Ok(SocketAddr::new(smtp.ip(), port))
+}
+
+/// Stop the POP3 server and its sessions: a session that ends without
+/// QUIT changes nothing in the Maildir, so none is waited for long.
+fn stop_pop3(sup: &mut Supervisor, pop3: Pid) {
+    let calm = sup.interrupts;
+    supervise::signal(pop3, Signal::SIGTERM);
+    sup.wait_until(Duration::from_secs(5), calm, |s| s.exit_of(pop3).is_some());
+    if !supervise::group_gone(pop3) {
+        supervise::signal_group(pop3, Signal::SIGTERM);
+        sup.wait_until(Duration::from_secs(2), calm, |_| {
+            supervise::group_gone(pop3)
+        });
+    }
+    if !supervise::group_gone(pop3) {
+        supervise::signal_group(pop3, Signal::SIGKILL);
+    }
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -121,23 +164,53 @@ fn run(opts: Options) -> Result<i32, Error> {
         }
     };
 
+    let pop3_at = match pop3_listen(&opts.listen) {
+        Ok(a) => a,
+        Err(e) => {
+            stop(&mut sup, Some(smtpd), send);
+            return Err(e);
+        }
+    };
+    let mut pop = base(layout.bin("tcpserver"));
+    pop.args(["-v", "-R", "-H", "-l", home::HOST, "-1"])
+        .arg(pop3_at.ip().to_string())
+        .arg(pop3_at.port().to_string())
+        .arg(layout.bin("qmail-popup"))
+        .arg(home::HOST)
+        .arg(layout.checkpassword())
+        .arg(layout.bin("qmail-pop3d"))
+        .arg("Maildir");
+    let pop3 = match sup.spawn("pop3", pop, true) {
+        Ok(pid) => pid,
+        Err(e) => {
+            stop(&mut sup, Some(smtpd), send);
+            return Err(e).ctx(|| "run bin/tcpserver for POP3".into());
+        }
+    };
+
+    let gone = |s: &Supervisor| {
+        s.exit_of(smtpd).is_some() || s.exit_of(send).is_some() || s.exit_of(pop3).is_some()
+    };
     let up = sup.wait_until(Duration::from_secs(30), 0, |s| {
-        s.port_line.is_some() || s.exit_of(smtpd).is_some() || s.exit_of(send).is_some()
+        (s.port_line.is_some() && s.port_lines.contains_key("pop3")) || gone(s)
     });
-    let port = sup.port_line.clone().filter(|_| up);
-    let Some(port) = port.filter(|_| sup.exit_of(send).is_none() && sup.exit_of(smtpd).is_none())
-    else {
-        if sup.interrupts > 0 && sup.exit_of(send).is_none() && sup.exit_of(smtpd).is_none() {
+    let port = sup.port_line.clone().filter(|_| up && !gone(&sup));
+    let pop3_port = sup.port_lines.get("pop3").cloned();
+    let (Some(port), Some(pop3_port)) = (port, pop3_port) else {
+        if sup.interrupts > 0 && !gone(&sup) {
             // Ctrl-C while starting: stop as at any other time.
+            stop_pop3(&mut sup, pop3);
             let clean = stop(&mut sup, Some(smtpd), send);
             say("stopped while starting");
             return Ok(if clean { 0 } else { 130 });
         }
         let why = format!(
-            "the system did not come up: qmail-send {}, tcpserver {}",
+            "the system did not come up: qmail-send {}, tcpserver {}, POP3 tcpserver {}",
             exit_text(sup.exit_of(send)),
-            exit_text(sup.exit_of(smtpd))
+            exit_text(sup.exit_of(smtpd)),
+            exit_text(sup.exit_of(pop3))
         );
+        stop_pop3(&mut sup, pop3);
         stop(&mut sup, Some(smtpd), send);
         return Err(Error::Other(why));
     };
@@ -154,6 +227,12 @@ fn run(opts: Options) -> Result<i32, Error> {
         who.name,
         who.uid
     ));
+    say(&format!(
+        "POP3 on {}:{pop3_port} for {} (password in {}/etc/pop3.password)",
+        pop3_at.ip(),
+        home::USER,
+        opts.home.display()
+    ));
 
     // Running.
     let mut failed = None;
@@ -165,6 +244,10 @@ fn run(opts: Options) -> Result<i32, Error> {
         }
         if let Some(st) = sup.exit_of(smtpd) {
             failed = Some(format!("tcpserver ended ({})", exit_text(Some(st))));
+            break;
+        }
+        if let Some(st) = sup.exit_of(pop3) {
+            failed = Some(format!("POP3 tcpserver ended ({})", exit_text(Some(st))));
             break;
         }
         if sup.hups > 0 {
@@ -179,6 +262,7 @@ fn run(opts: Options) -> Result<i32, Error> {
     if let Some(why) = &failed {
         say(&format!("{why}; stopping the rest"));
     }
+    stop_pop3(&mut sup, pop3);
     let clean = stop(&mut sup, Some(smtpd), send);
     let left = queue::inspect::stat(&home.join("queue"))
         .map(|s| s.queued)

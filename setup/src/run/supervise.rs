@@ -28,8 +28,8 @@ use sys::selfpipe::SelfPipe;
 enum Sink {
     /// Printed with this label.
     Log(&'static str),
-    /// Kept: tcpserver's `-1` port line.
-    Port,
+    /// Kept: tcpserver's `-1` port line, of the server with this label.
+    Port(&'static str),
 }
 
 struct Pipe {
@@ -71,8 +71,10 @@ pub struct Supervisor {
     pub interrupts: u32,
     /// SIGHUP received and not yet handled.
     pub hups: u32,
-    /// tcpserver's port line, once printed.
+    /// tcpserver's port line, once printed (the SMTP one).
     pub port_line: Option<String>,
+    /// The port lines of the other servers, by label (POP3).
+    pub port_lines: HashMap<&'static str, String>,
 }
 
 impl Supervisor {
@@ -87,6 +89,7 @@ impl Supervisor {
             interrupts: 0,
             hups: 0,
             port_line: None,
+            port_lines: HashMap::new(),
         })
     }
 
@@ -108,7 +111,7 @@ impl Supervisor {
     pub fn spawn(&mut self, label: &'static str, mut cmd: Command, port: bool) -> io::Result<Pid> {
         let log = self.pipe(Sink::Log(label))?;
         let stdout = if port {
-            self.pipe(Sink::Port)?
+            self.pipe(Sink::Port(label))?
         } else {
             log.try_clone()?
         };
@@ -178,10 +181,13 @@ impl Supervisor {
             let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
             match p.sink {
                 Sink::Log(label) => print(label, &text),
-                Sink::Port => {
+                Sink::Port("smtpd") => {
                     if self.port_line.is_none() {
                         self.port_line = Some(text);
                     }
+                }
+                Sink::Port(label) => {
+                    self.port_lines.entry(label).or_insert(text);
                 }
             }
         }
