@@ -403,8 +403,9 @@ fn make_verified(ctl: &Controls) -> Result<std::sync::Arc<rustls::ClientConfig>,
 
 /// The message's size as SMTP carries it (RFC 1870 asks for that):
 /// its bytes plus a CR for each LF. Read with `pread`, so the offset
-/// the body is sent from stays at 0.
-fn wire_size(message: &File) -> u64 {
+/// the body is sent from stays at 0. `None` when the message cannot be
+/// read that way (a pipe; qmail-rspawn always gives a file).
+fn wire_size(message: &File) -> Option<u64> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut offset = 0u64;
     let mut lfs = 0u64;
@@ -416,12 +417,10 @@ fn wire_size(message: &File) -> u64 {
                 offset += n as u64;
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // A message on a pipe (qmail-rspawn gives a file; tests
-            // may not): no size is known.
-            Err(_) => break,
+            Err(_) => return None,
         }
     }
-    offset + lfs
+    Some(offset + lfs)
 }
 
 /// qmail's seed for the MX shuffle: `now() + (getpid() << 16)`.
@@ -514,6 +513,20 @@ mod tests {
         std::fs::remove_file(dir.path().join("control/resolvers")).unwrap();
         std::fs::write(dir.path().join("control/helohost"), "helo\rRSET\n").unwrap();
         assert!(controls(&home).is_none(), "a CR in helohost is an error");
+    }
+
+    #[test]
+    fn wire_size_counts_a_cr_per_lf_and_leaves_the_offset() {
+        use std::io::{Read, Seek};
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, b"a\nbc\n\n").unwrap();
+        f.rewind().unwrap();
+        assert_eq!(wire_size(&f), Some(9));
+        let mut first = [0u8; 1];
+        f.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"a", "the offset stays at 0");
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        assert_eq!(wire_size(&File::from(r)), None, "a pipe has no size");
     }
 
     #[test]

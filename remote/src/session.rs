@@ -75,8 +75,9 @@ pub struct Params {
     pub require_tls: bool,
     /// AUTH with these before MAIL.
     pub auth: Option<Credentials>,
-    /// The message's size as sent (CRLF line ends), for SIZE.
-    pub size: u64,
+    /// The message's size as sent (CRLF line ends), for SIZE; `None`
+    /// when it is not known (a message on a pipe).
+    pub size: Option<u64>,
     /// The server as the policy texts name it (`name (address)`).
     pub label: String,
 }
@@ -464,13 +465,13 @@ impl Session {
     }
 
     fn begin_transaction(&mut self) {
-        if let Some(limit) = self.size_limit()
+        if let (Some(limit), Some(size)) = (self.size_limit(), self.params.size)
             && limit > 0
-            && self.params.size > limit
+            && size > limit
         {
             let text = format!(
-                "Connected to {} but the message is too big for it: {} bytes, it takes at most {limit}. (#5.3.4)\n",
-                self.params.partner, self.params.size
+                "Connected to {} but the message is too big for it: {size} bytes, it takes at most {limit}. (#5.3.4)\n",
+                self.params.partner
             );
             return self.refuse(Letter::D, text);
         }
@@ -495,9 +496,9 @@ impl Session {
                     self.out.extend_from_slice(b"MAIL FROM:<");
                     self.out.extend_from_slice(&self.params.sender);
                     self.out.extend_from_slice(b">");
-                    if self.size_limit().is_some() {
+                    if let (Some(_), Some(size)) = (self.size_limit(), self.params.size) {
                         self.out
-                            .extend_from_slice(format!(" SIZE={}", self.params.size).as_bytes());
+                            .extend_from_slice(format!(" SIZE={size}").as_bytes());
                     }
                     self.out.extend_from_slice(b"\r\n");
                 }
@@ -588,7 +589,7 @@ mod tests {
             try_tls,
             require_tls: false,
             auth: None,
-            size: 100,
+            size: Some(100),
             label: "mx.example (192.0.2.25)".into(),
         }
     }
