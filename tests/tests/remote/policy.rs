@@ -236,3 +236,86 @@ fn size_is_declared_and_a_message_too_big_bounces_before_mail() {
         "MAIL FROM:<a@example.org>"
     );
 }
+
+/// A man in the middle: forwards one connection to `upstream`, and
+/// drops every `STARTTLS` line from the server's EHLO replies.
+fn stripping_proxy(
+    upstream: std::net::SocketAddr,
+) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        let server = std::net::TcpStream::connect(upstream).unwrap();
+        let timeout = Some(super::support::STEP);
+        client.set_read_timeout(timeout).unwrap();
+        server.set_read_timeout(timeout).unwrap();
+        let (mut c2s_in, mut c2s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        let up = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c2s_in, &mut c2s_out);
+            let _ = c2s_out.shutdown(std::net::Shutdown::Write);
+        });
+        let mut from_server = BufReader::new(server);
+        let mut to_client = client;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match from_server.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if line.len() > 4 && line[4..].to_ascii_uppercase().starts_with(b"STARTTLS") {
+                continue;
+            }
+            if to_client.write_all(&line).is_err() {
+                break;
+            }
+        }
+        let _ = to_client.shutdown(std::net::Shutdown::Both);
+        let _ = up.join();
+    });
+    (addr, t)
+}
+
+#[test]
+fn a_man_in_the_middle_that_strips_starttls_gets_nothing() {
+    let ca = TestCa::new();
+    let dns = dns();
+    let server = FakeServer::start(verified_fake(&ca, &["relay.test"]));
+    let (proxy, thread) = stripping_proxy(server.addr);
+    let home = Home::new();
+    home.control("resolvers", &format!("{}\n", dns.addr()));
+    home.control(
+        "smtproutes",
+        &format!("example.test:relay.test:{}\n", proxy.port()),
+    );
+    std::fs::write(home.path().join("ca.pem"), &ca.cert_pem).unwrap();
+    home.control("tlscafile", "ca.pem\n");
+    home.control("tlsdestinations", "example.test\n");
+    let out = home.run(&ARGS, MESSAGE);
+    assert_eq!(
+        show(&out),
+        "Zrelay.test (127.0.0.1) does not offer STARTTLS, and this destination gets mail only under verified TLS. (#4.7.0)\n\\0"
+    );
+    thread.join().unwrap();
+    let seen = server.wait_for(1);
+    assert_eq!(seen[0].commands, ["EHLO me.test", "QUIT"]);
+    assert!(seen[0].body.is_none());
+
+    // Without the policy the same man in the middle gets the message in
+    // the clear: what tlsdestinations is for.
+    let (proxy, thread) = stripping_proxy(server.addr);
+    home.control("tlsdestinations", "other.test\n");
+    home.control(
+        "smtproutes",
+        &format!("example.test:relay.test:{}\n", proxy.port()),
+    );
+    let out = home.run(&ARGS, MESSAGE);
+    assert!(show(&out).starts_with("r\\0K127.0.0.1 accepted message."));
+    thread.join().unwrap();
+    let seen = server.wait_for(2);
+    assert!(!seen[1].tls && seen[1].body.is_some());
+}
