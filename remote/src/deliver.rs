@@ -39,11 +39,11 @@
 
 use std::fs::File;
 use std::net::SocketAddr;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use control::{ConstMap, Home};
-use std::os::unix::ffi::OsStringExt;
 
 use crate::conn::{self, Outcome, TlsSetup};
 use crate::ipme::IpMe;
@@ -299,19 +299,8 @@ fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
             i += 1;
             continue;
         }
-        let stream = match conn::connect(t.ip, r.port, ctl.timeout_connect) {
-            Ok(s) => s,
-            Err(e) => {
-                let timed_out = matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                );
-                tcpto.record(&t.ip, timed_out);
-                i += 1;
-                continue;
-            }
-        };
-        tcpto.record(&t.ip, false);
+        // The policy first: a verified destination whose CA file is
+        // unreadable is deferred before any connection.
         let name = t.name.as_deref().or(r.relay.then_some(host.as_str()));
         let label = match t.name.as_deref() {
             Some(n) => format!("{n} ({})", t.ip),
@@ -338,6 +327,19 @@ fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
         } else {
             None
         };
+        let stream = match conn::connect(t.ip, r.port, ctl.timeout_connect) {
+            Ok(s) => s,
+            Err(e) => {
+                let timed_out = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                );
+                tcpto.record(&t.ip, timed_out);
+                i += 1;
+                continue;
+            }
+        };
+        tcpto.record(&t.ip, false);
         let params = Params {
             helo: ctl.helo.clone(),
             sender: sender.clone(),

@@ -319,3 +319,23 @@ fn a_man_in_the_middle_that_strips_starttls_gets_nothing() {
     let seen = server.wait_for(2);
     assert!(!seen[1].tls && seen[1].body.is_some());
 }
+
+#[test]
+fn an_unreadable_ca_file_defers_verified_destinations_only() {
+    let ca = TestCa::new();
+    let dns = dns();
+    let server = FakeServer::start(verified_fake(&ca, &["relay.test"]));
+    let home = home_for(&server, &dns, &ca, "relay.test\n");
+    home.control("tlscafile", "missing.pem\n");
+    let out = home.run(&ARGS, MESSAGE);
+    assert_eq!(
+        show(&out),
+        "ZUnable to read the CA file missing.pem that control/tlscafile names: file does not exist. (#4.3.0)\n\\0"
+    );
+    // Not listed: delivered as ever.
+    home.control("tlsdestinations", "other.test\n");
+    let out = home.run(&ARGS, MESSAGE);
+    assert!(show(&out).starts_with("r\\0K127.0.0.1 accepted message."));
+    let seen = server.wait_for(1);
+    assert_eq!(seen.len(), 1, "no connection for the deferred delivery");
+}
