@@ -133,7 +133,7 @@ pub fn run(
                 let (Some(config), Some(ip)) = (tls.config.clone(), peer_ip) else {
                     return Outcome::TlsFailed("no TLS configuration".into());
                 };
-                match handshake(tcp, config, crate::tls::server_name(tls.name, ip)) {
+                match handshake(tcp, config, tls::client::server_name(tls.name, ip)) {
                     Ok(s) => {
                         transport = Some(Transport::Tls(Box::new(s)));
                         session.tls_started();

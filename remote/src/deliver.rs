@@ -32,9 +32,14 @@
 //! does the same at its default opportunistic level. Each new delivery
 //! tries TLS again, so a server that fixes its TLS gets encrypted mail
 //! from then on.
+//!
+//! Not so for a destination in `control/tlsdestinations` (see `tls`):
+//! there a failed handshake or a certificate that does not verify is a
+//! deferral, and nothing is sent in the clear.
 
 use std::fs::File;
 use std::net::SocketAddr;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -48,6 +53,7 @@ use crate::resolver::{Resolver, parse_server};
 use crate::route::{literal, route};
 use crate::session::{Params, Session};
 use crate::tcpto::Tcpto;
+use crate::tls::Destinations;
 
 /// The control settings qmail-remote reads.
 #[derive(Debug, Clone)]
@@ -62,6 +68,10 @@ pub struct Controls {
     pub routes: ConstMap,
     /// `resolvers` (empty: `/etc/resolv.conf`).
     pub resolvers: Vec<SocketAddr>,
+    /// `tlsdestinations`.
+    pub destinations: Destinations,
+    /// The file `tlscafile` names (relative to the home).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Read the controls; `None` on any failure (qmail's `temp_control`).
@@ -83,12 +93,20 @@ pub fn controls(home: &Home) -> Option<Controls> {
     for line in home.list("resolvers").ok()?.unwrap_or_default() {
         resolvers.push(parse_server(&line)?);
     }
+    let destinations = Destinations::new(&home.list("tlsdestinations").ok()?.unwrap_or_default());
+    let ca_file = home
+        .line("tlscafile")
+        .ok()?
+        .filter(|l| !l.is_empty())
+        .map(|l| std::path::PathBuf::from(std::ffi::OsString::from_vec(l)));
     Some(Controls {
         timeout,
         timeout_connect,
         helo,
         routes,
         resolvers,
+        destinations,
+        ca_file,
     })
 }
 
@@ -211,6 +229,20 @@ fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
     };
 
     let r = route(&ctl.routes, &args[0]);
+    let auth = if r.relay {
+        match crate::auth::lookup(&home, &r.host) {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => r.auth.clone(),
+            Err(crate::auth::SecretsError::Exposed) => {
+                return Report::message(Letter::Z, text::SECRETS_EXPOSED);
+            }
+            Err(crate::auth::SecretsError::Read(_)) => {
+                return Report::message(Letter::Z, text::SECRETS_READ);
+            }
+        }
+    } else {
+        None
+    };
     let sender = mangle(&args[1]);
     let recipients: Vec<Vec<u8>> = args[2..].iter().map(|a| mangle(a)).collect();
     let Ok(ipme) = IpMe::load() else {
@@ -254,7 +286,9 @@ fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
         return Report::message(Letter::D, text::PARTIAL_LINE);
     }
 
-    let tls_config = crate::tls::client_config().ok();
+    let size = wire_size(message);
+    let tls_config = crate::tls::opportunistic();
+    let mut verified_config = None;
     let mut try_tls = tls_config.is_some();
     let mut tls_note: Option<String> = None;
     let mut tcpto = Tcpto::new(home.queue().join("lock").join("tcpto"));
@@ -265,6 +299,34 @@ fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
             i += 1;
             continue;
         }
+        // The policy first: a verified destination whose CA file is
+        // unreadable is deferred before any connection.
+        let name = t.name.as_deref().or(r.relay.then_some(host.as_str()));
+        let label = match t.name.as_deref() {
+            Some(n) => format!("{n} ({})", t.ip),
+            None => t.ip.to_string(),
+        };
+        let ip = t.ip.to_string();
+        let names = [
+            &args[0][..],
+            &r.host,
+            name.unwrap_or("").as_bytes(),
+            ip.as_bytes(),
+        ];
+        let require_tls = ctl.destinations.verified(&names, r.port);
+        let config = if require_tls {
+            if verified_config.is_none() {
+                match make_verified(&ctl) {
+                    Ok(c) => verified_config = Some(c),
+                    Err(why) => return Report::message(Letter::Z, why),
+                }
+            }
+            verified_config.clone()
+        } else if try_tls {
+            tls_config.clone()
+        } else {
+            None
+        };
         let stream = match conn::connect(t.ip, r.port, ctl.timeout_connect) {
             Ok(s) => s,
             Err(e) => {
@@ -282,11 +344,15 @@ fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
             helo: ctl.helo.clone(),
             sender: sender.clone(),
             recipients: recipients.clone(),
-            partner: t.ip.to_string(),
-            try_tls,
+            partner: ip.clone(),
+            try_tls: config.is_some(),
+            require_tls,
+            auth: auth.clone(),
+            size,
+            label: label.clone(),
         };
         let tls = TlsSetup {
-            config: if try_tls { tls_config.clone() } else { None },
+            config,
             name: t.name.as_deref(),
         };
         match conn::run(stream, ctl.timeout, Session::new(params), tls, message) {
@@ -295,6 +361,13 @@ fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
                     report.text.extend_from_slice(note.as_bytes());
                 }
                 return report;
+            }
+            Outcome::TlsFailed(why) if require_tls => {
+                let text = format!(
+                    "TLS with {label} failed ({}), and this destination gets mail only under verified TLS. (#4.7.5)\n",
+                    why.replace('\n', " ")
+                );
+                return Report::message(Letter::Z, text);
             }
             Outcome::TlsFailed(why) => {
                 // Same address again, in the clear (see the module doc).
@@ -308,6 +381,48 @@ fn deliver(args: &[Vec<u8>], home: &Home, message: &mut File) -> Report {
         }
     }
     Report::message(Letter::Z, text::NOCONN)
+}
+
+/// The verified configuration, or the deferral text saying why there
+/// is none.
+fn make_verified(ctl: &Controls) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    let extra = match &ctl.ca_file {
+        None => None,
+        Some(p) => match std::fs::read(p) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                return Err(format!(
+                    "Unable to read the CA file {} that control/tlscafile names: {}. (#4.3.0)\n",
+                    p.display(),
+                    sys::errstr::describe(&e)
+                ));
+            }
+        },
+    };
+    crate::tls::verified(extra.as_deref())
+        .map_err(|e| format!("No trusted CA certificates for verified TLS ({e}). (#4.3.0)\n"))
+}
+
+/// The message's size as SMTP carries it (RFC 1870 asks for that):
+/// its bytes plus a CR for each LF. Read with `pread`, so the offset
+/// the body is sent from stays at 0. `None` when the message cannot be
+/// read that way (a pipe; qmail-rspawn always gives a file).
+fn wire_size(message: &File) -> Option<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut offset = 0u64;
+    let mut lfs = 0u64;
+    loop {
+        match message.read_at(&mut buf, offset) {
+            Ok(0) => break,
+            Ok(n) => {
+                lfs += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(offset + lfs)
 }
 
 /// qmail's seed for the MX shuffle: `now() + (getpid() << 16)`.
@@ -400,6 +515,20 @@ mod tests {
         std::fs::remove_file(dir.path().join("control/resolvers")).unwrap();
         std::fs::write(dir.path().join("control/helohost"), "helo\rRSET\n").unwrap();
         assert!(controls(&home).is_none(), "a CR in helohost is an error");
+    }
+
+    #[test]
+    fn wire_size_counts_a_cr_per_lf_and_leaves_the_offset() {
+        use std::io::{Read, Seek};
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, b"a\nbc\n\n").unwrap();
+        f.rewind().unwrap();
+        assert_eq!(wire_size(&f), Some(9));
+        let mut first = [0u8; 1];
+        f.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"a", "the offset stays at 0");
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        assert_eq!(wire_size(&File::from(r)), None, "a pipe has no size");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`deliver`]: the whole run, qmail-remote's `main`: controls,
 //!   routing, the self-MX check, the connection loop, TLS fallback.
 //! - [`route`]: `control/smtproutes` and address literals.
+//! - [`auth`]: AUTH credentials (`control/remotesecrets`, or after the
+//!   relay in smtproutes) and the SASL strings.
 //! - [`mx`]: MX/A/AAAA to an ordered address list (`dns_mxip`), over
 //!   the [`mx::Lookup`] trait; [`resolver`] implements it with
 //!   hickory-resolver (`control/resolvers` or `/etc/resolv.conf`).
@@ -16,11 +18,14 @@
 //!   PIPELINING); [`reply`]: bounded reply parsing; [`data`]: the body
 //!   encoder (CRLF, dot-stuffing).
 //! - [`conn`]: one socket: connect deadline, timeouts, TLS, the body.
-//! - [`tls`]: rustls configuration for opportunistic STARTTLS.
+//! - [`tls`]: the TLS policy (`control/tlsdestinations`: verified TLS
+//!   or nothing) over `tls::client`'s opportunistic and verified
+//!   configurations.
 //! - [`report`]: the r/h/s and K/Z/D output and its fixed texts.
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod conn;
 pub mod data;
 pub mod deliver;

@@ -82,6 +82,10 @@ pub mod text {
         "Sorry, that recipient address holds a CR, LF or NUL, which SMTP cannot carry. (#5.1.3)\n";
     /// Every recipient was [`BAD_RECIPIENT`].
     pub const NO_RECIPIENT: &str = "Giving up: no recipient can be sent. (#5.1.3)\n";
+    /// `control/remotesecrets` may be read by others.
+    pub const SECRETS_EXPOSED: &str = "control/remotesecrets holds passwords but others may read it; chmod 600 or 640 it. (#4.3.0)\n";
+    /// `control/remotesecrets` could not be read.
+    pub const SECRETS_READ: &str = "Unable to read control/remotesecrets. (#4.3.0)\n";
 
     /// `perm_dns`: the host printed with every byte outside `!`..`~`
     /// made `?` (qmail's `outsafe`).

@@ -12,10 +12,15 @@
 //! - an IPv6 relay in brackets: `example.com:[2001:db8::25]:2525`;
 //! - an empty relay with a port, `example.com::2525`: MX records as
 //!   usual, but connect to that port.
+//!
+//! A relay may be followed by AUTH credentials, `relay[:port] user
+//! password`, as the qmail-remote-auth patch has it (see `auth`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use control::ConstMap;
+
+use crate::auth::{Credentials, split_route};
 
 /// The SMTP port, compiled in as in qmail ("/etc/services is for
 /// users").
@@ -31,6 +36,8 @@ pub struct Route {
     /// An smtproutes relay was chosen: no MX lookup, and no check for
     /// being our own MX.
     pub relay: bool,
+    /// Credentials written after the relay in smtproutes.
+    pub auth: Option<Credentials>,
 }
 
 /// Route `host` through `routes` (the pairs of `control/smtproutes`).
@@ -49,20 +56,24 @@ pub fn route(routes: &ConstMap, host: &[u8]) -> Route {
             host: host.to_vec(),
             port: SMTP_PORT,
             relay: false,
+            auth: None,
         };
     };
+    let (value, auth) = split_route(value);
     let (relay, port) = split_relay(value);
     if relay.is_empty() {
         return Route {
             host: host.to_vec(),
             port: port.unwrap_or(SMTP_PORT),
             relay: false,
+            auth: None,
         };
     }
     Route {
         host: relay.to_vec(),
         port: port.unwrap_or(SMTP_PORT),
         relay: true,
+        auth,
     }
 }
 
@@ -125,6 +136,7 @@ mod tests {
             host: host.as_bytes().to_vec(),
             port,
             relay,
+            auth: None,
         }
     }
 
@@ -168,6 +180,16 @@ mod tests {
             route(&m, b"d"),
             r("127.0.0.1", true, (70000u32 & 0xffff) as u16)
         );
+    }
+
+    #[test]
+    fn credentials_after_the_relay() {
+        let m = routes(&["a:relay.example:587 joe secret", "b: joe secret"]);
+        let got = route(&m, b"a");
+        assert_eq!((&got.host[..], got.port), (&b"relay.example"[..], 587));
+        assert_eq!(got.auth.unwrap().user, b"joe");
+        // No relay, no AUTH: MX delivery never sends a password.
+        assert_eq!(route(&m, b"b"), r("b", false, 25));
     }
 
     #[test]

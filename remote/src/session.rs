@@ -15,6 +15,15 @@
 //!   answer but 220 means "go on without TLS" on this connection
 //!   (RFC 3207 leaves that choice to the client). After the handshake
 //!   the session forgets what the server said and says EHLO again.
+//! - A verified destination (`require_tls`): no STARTTLS offered, or
+//!   STARTTLS refused, or no EHLO at all, ends the session with a
+//!   deferral before MAIL; the message never goes in the clear.
+//! - AUTH (PLAIN when offered, else LOGIN) after the last EHLO when the
+//!   route has credentials; only under TLS unless the route allows clear
+//!   text. No AUTH offered, or no TLS: a deferral, never mail sent
+//!   unauthenticated. The AUTH reply's class decides bounce or deferral.
+//! - SIZE (RFC 1870) when offered: `SIZE=n` on MAIL, and a message over
+//!   the announced limit bounces before MAIL.
 //! - PIPELINING when offered: MAIL, the RCPTs and DATA go in one write
 //!   (at most [`WINDOW`] commands in flight), and the replies are taken
 //!   in order (RFC 2920). The reports are the same as without it: a
@@ -25,6 +34,7 @@
 
 use std::collections::VecDeque;
 
+use crate::auth::{Credentials, base64};
 use crate::reply::{Reply, ReplyError, ReplyParser};
 use crate::report::{Letter, Report};
 
@@ -61,6 +71,15 @@ pub struct Params {
     pub partner: String,
     /// Ask for STARTTLS when the server offers it.
     pub try_tls: bool,
+    /// A verified destination: TLS or nothing.
+    pub require_tls: bool,
+    /// AUTH with these before MAIL.
+    pub auth: Option<Credentials>,
+    /// The message's size as sent (CRLF line ends), for SIZE; `None`
+    /// when it is not known (a message on a pipe).
+    pub size: Option<u64>,
+    /// The server as the policy texts name it (`name (address)`).
+    pub label: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +96,12 @@ enum State {
     Helo,
     StartTls,
     Handshake,
+    /// AUTH PLAIN sent, or LOGIN's password: waiting for 235.
+    AuthFinal,
+    /// AUTH LOGIN sent: waiting for the user name prompt.
+    AuthUser,
+    /// LOGIN's user name sent: waiting for the password prompt.
+    AuthPassword,
     Transaction,
     Body,
     Final,
@@ -92,6 +117,8 @@ pub struct Session {
     out: Vec<u8>,
     tls_active: bool,
     pipelining: bool,
+    /// The EHLO reply that counts (the last one), once it came.
+    ehlo: Option<Reply>,
     /// Commands not sent yet, in order.
     queue: VecDeque<Cmd>,
     /// Commands sent and waiting for their replies, in order.
@@ -114,6 +141,7 @@ impl Session {
             out: Vec::new(),
             tls_active: false,
             pipelining: false,
+            ehlo: None,
             queue: VecDeque::new(),
             in_flight: VecDeque::new(),
             accepted: false,
@@ -149,6 +177,7 @@ impl Session {
         debug_assert_eq!(self.state, State::Handshake);
         self.tls_active = true;
         self.pipelining = false;
+        self.ehlo = None;
         self.parser = ReplyParser::new();
         self.send_ehlo();
     }
@@ -234,14 +263,17 @@ impl Session {
             State::Ehlo => {
                 if code == 250 {
                     self.pipelining = reply.offers(b"PIPELINING");
-                    if self.params.try_tls && !self.tls_active && reply.offers(b"STARTTLS") {
+                    let starttls = reply.offers(b"STARTTLS");
+                    self.ehlo = Some(reply);
+                    if self.params.try_tls && !self.tls_active && starttls {
                         self.out.extend_from_slice(b"STARTTLS\r\n");
                         self.state = State::StartTls;
                     } else {
-                        self.begin_transaction();
+                        self.after_ehlo();
                     }
                 } else if (500..600).contains(&code) {
                     self.pipelining = false;
+                    self.ehlo = None;
                     self.out.extend_from_slice(b"HELO ");
                     self.out.extend_from_slice(&self.params.helo);
                     self.out.extend_from_slice(b"\r\n");
@@ -254,16 +286,54 @@ impl Session {
                 if code != 250 {
                     return self.quit(Letter::Z, "Connected to ", " but my name was rejected");
                 }
-                self.begin_transaction();
+                self.after_ehlo();
             }
             State::StartTls => {
                 if code == 220 {
                     self.state = State::Handshake;
+                } else if self.params.require_tls {
+                    let text = format!(
+                        "{} refused STARTTLS, and this destination gets mail only under verified TLS. (#4.7.0)\n",
+                        self.params.label
+                    );
+                    let mut text = text.into_bytes();
+                    append_remote_text(&mut text, &std::mem::take(&mut self.last_text));
+                    self.finish(Letter::Z, text, true);
                 } else {
                     // Refused (454 and the like): carry on in the clear
                     // with what the EHLO said.
-                    self.begin_transaction();
+                    self.after_ehlo();
                 }
+            }
+            State::AuthUser | State::AuthPassword if code == 334 => {
+                let Some(auth) = &self.params.auth else {
+                    return;
+                };
+                let item = if self.state == State::AuthUser {
+                    self.state = State::AuthPassword;
+                    &auth.user
+                } else {
+                    self.state = State::AuthFinal;
+                    &auth.password
+                };
+                self.out.extend_from_slice(&base64(item));
+                self.out.extend_from_slice(b"\r\n");
+            }
+            State::AuthFinal | State::AuthUser | State::AuthPassword => {
+                if (200..300).contains(&code) {
+                    return self.begin_transaction();
+                }
+                let letter = if (500..600).contains(&code) {
+                    Letter::D
+                } else {
+                    Letter::Z
+                };
+                if code == 334 {
+                    // A challenge after the last answer: end the
+                    // exchange (RFC 4954 §4) before QUIT.
+                    self.out.extend_from_slice(b"*\r\n");
+                }
+                self.quit(letter, "Connected to ", " but authentication was rejected");
             }
             State::Transaction => self.on_transaction_reply(code),
             State::Final => {
@@ -342,7 +412,69 @@ impl Session {
         self.state = State::Ehlo;
     }
 
+    /// The last EHLO (or HELO) is done: the policy checks, AUTH, then
+    /// the transaction.
+    fn after_ehlo(&mut self) {
+        if self.params.require_tls && !self.tls_active {
+            let text = format!(
+                "{} does not offer STARTTLS, and this destination gets mail only under verified TLS. (#4.7.0)\n",
+                self.params.label
+            );
+            return self.refuse(Letter::Z, text);
+        }
+        let Some(auth) = &self.params.auth else {
+            return self.begin_transaction();
+        };
+        if !self.tls_active && !auth.clear_ok {
+            let text = format!(
+                "Connected to {} but it offers no TLS, and I send the password for this route only under TLS. (#4.7.0)\n",
+                self.params.partner
+            );
+            return self.refuse(Letter::Z, text);
+        }
+        let mechanisms = self.ehlo.as_ref().map(auth_mechanisms).unwrap_or_default();
+        if mechanisms.iter().any(|m| m == b"PLAIN") {
+            self.out.extend_from_slice(b"AUTH PLAIN ");
+            self.out.extend_from_slice(&auth.plain());
+            self.out.extend_from_slice(b"\r\n");
+            self.state = State::AuthFinal;
+        } else if mechanisms.iter().any(|m| m == b"LOGIN") {
+            self.out.extend_from_slice(b"AUTH LOGIN\r\n");
+            self.state = State::AuthUser;
+        } else {
+            let text = format!(
+                "Connected to {} but it offers no AUTH PLAIN or LOGIN, and this route has credentials. (#4.7.0)\n",
+                self.params.partner
+            );
+            self.refuse(Letter::Z, text);
+        }
+    }
+
+    /// The SIZE limit the last EHLO announced: `Some(0)` for SIZE
+    /// without a limit, `None` when SIZE is not offered.
+    fn size_limit(&self) -> Option<u64> {
+        let ehlo = self.ehlo.as_ref()?;
+        ehlo.heads.iter().skip(1).find_map(|h| {
+            let mut words = h.split(|&b| b == b' ').filter(|w| !w.is_empty());
+            let keyword = words.next()?;
+            if !keyword.eq_ignore_ascii_case(b"SIZE") {
+                return None;
+            }
+            Some(words.next().map_or(0, control::file::scan_ulong))
+        })
+    }
+
     fn begin_transaction(&mut self) {
+        if let (Some(limit), Some(size)) = (self.size_limit(), self.params.size)
+            && limit > 0
+            && size > limit
+        {
+            let text = format!(
+                "Connected to {} but the message is too big for it: {size} bytes, it takes at most {limit}. (#5.3.4)\n",
+                self.params.partner
+            );
+            return self.refuse(Letter::D, text);
+        }
         self.state = State::Transaction;
         self.queue.push_back(Cmd::Mail);
         for i in 0..self.params.recipients.len() {
@@ -363,7 +495,12 @@ impl Session {
                 Cmd::Mail => {
                     self.out.extend_from_slice(b"MAIL FROM:<");
                     self.out.extend_from_slice(&self.params.sender);
-                    self.out.extend_from_slice(b">\r\n");
+                    self.out.extend_from_slice(b">");
+                    if let (Some(_), Some(size)) = (self.size_limit(), self.params.size) {
+                        self.out
+                            .extend_from_slice(format!(" SIZE={size}").as_bytes());
+                    }
+                    self.out.extend_from_slice(b"\r\n");
                 }
                 Cmd::Rcpt(i) => {
                     self.out.extend_from_slice(b"RCPT TO:<");
@@ -392,6 +529,13 @@ impl Session {
         self.finish(letter, text, true);
     }
 
+    /// QUIT with a text of ours alone (a policy of this side, not a
+    /// reply of the server's, decided it).
+    fn refuse(&mut self, letter: Letter, text: String) {
+        self.last_text.clear();
+        self.finish(letter, text.into_bytes(), true);
+    }
+
     fn finish(&mut self, letter: Letter, text: Vec<u8>, say_quit: bool) {
         if say_quit {
             self.out.extend_from_slice(b"QUIT\r\n");
@@ -400,6 +544,26 @@ impl Session {
         self.report.text = text;
         self.state = State::Done;
     }
+}
+
+/// The mechanisms of the EHLO reply's `AUTH` line (upper case), also
+/// in the `AUTH=...` form of old servers.
+fn auth_mechanisms(ehlo: &Reply) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for h in ehlo.heads.iter().skip(1) {
+        let auth =
+            h.len() > 5 && h[..4].eq_ignore_ascii_case(b"AUTH") && (h[4] == b' ' || h[4] == b'=');
+        if !auth {
+            continue;
+        }
+        let rest = &h[5..];
+        out.extend(
+            rest.split(|&b| b == b' ')
+                .filter(|w| !w.is_empty())
+                .map(<[u8]>::to_ascii_uppercase),
+        );
+    }
+    out
 }
 
 /// qmail's `outsmtptext()`: "Remote host said: " and the reply, NULs
@@ -423,6 +587,10 @@ mod tests {
             recipients: recips.iter().map(|r| r.as_bytes().to_vec()).collect(),
             partner: "192.0.2.25".into(),
             try_tls,
+            require_tls: false,
+            auth: None,
+            size: Some(100),
+            label: "mx.example (192.0.2.25)".into(),
         }
     }
 
@@ -622,6 +790,84 @@ mod tests {
             b"220 hi\r\n250-hello\r\n250 STARTTLS\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n",
         );
         assert!(!lines(&sent).contains("STARTTLS"));
+    }
+
+    fn with_auth(clear_ok: bool) -> Params {
+        Params {
+            auth: Some(crate::auth::tests_credentials(clear_ok)),
+            ..params(&["a@x"], true)
+        }
+    }
+
+    #[test]
+    fn auth_login_under_tls_then_size_on_mail() {
+        let (sent, report) = run(
+            with_auth(false),
+            b"220 hi\r\n250-hi\r\n250 STARTTLS\r\n220 go\r\n250-hi\r\n250-AUTH=LOGIN\r\n250 SIZE 1000\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n",
+        );
+        assert_eq!(
+            lines(&sent),
+            "EHLO me.example\r\nSTARTTLS\r\n<tls>EHLO me.example\r\nAUTH LOGIN\r\nam9l\r\nc2VjcmV0\r\nMAIL FROM:<s@example.org> SIZE=100\r\nRCPT TO:<a@x>\r\nDATA\r\n<body>.\r\nQUIT\r\n"
+        );
+        assert!(lines(&report).starts_with("r\0K"));
+    }
+
+    #[test]
+    fn no_password_in_the_clear_and_no_mail_without_auth() {
+        let (sent, report) = run(with_auth(false), b"220 hi\r\n250-hi\r\n250 AUTH PLAIN\r\n");
+        assert_eq!(lines(&sent), "EHLO me.example\r\nQUIT\r\n");
+        assert!(lines(&report).starts_with("ZConnected to 192.0.2.25 but it offers no TLS"));
+        let (sent, _) = run(with_auth(true), b"220 hi\r\n250-hi\r\n250 AUTH PLAIN\r\n235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n");
+        assert!(lines(&sent).contains("AUTH PLAIN AGpvZQBzZWNyZXQ=\r\nMAIL"));
+        let (_, report) = run(with_auth(true), b"220 hi\r\n500 eh\r\n250 hello\r\n");
+        assert!(lines(&report).contains("offers no AUTH PLAIN or LOGIN"));
+        let (sent, report) = run(with_auth(true), b"220 hi\r\n250-hi\r\n250 AUTH LOGIN\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n334 more?\r\n");
+        assert!(
+            lines(&sent).ends_with("c2VjcmV0\r\n*\r\nQUIT\r\n"),
+            "{}",
+            lines(&sent)
+        );
+        assert!(
+            lines(&report).starts_with("ZConnected to 192.0.2.25 but authentication was rejected.")
+        );
+    }
+
+    #[test]
+    fn a_verified_destination_never_gets_mail_in_the_clear() {
+        let p = || Params {
+            require_tls: true,
+            ..params(&["a@x"], true)
+        };
+        for server in [
+            &b"220 hi\r\n250-hi\r\n250 PIPELINING\r\n"[..],
+            b"220 hi\r\n502 eh\r\n250 hello\r\n",
+            b"220 hi\r\n250-hi\r\n250 STARTTLS\r\n454 no\r\n",
+        ] {
+            let (sent, report) = run(p(), server);
+            assert!(!lines(&sent).contains("MAIL"), "{}", lines(&sent));
+            assert!(lines(&report).starts_with("Zmx.example (192.0.2.25) "));
+        }
+        let (_, report) = run(
+            Params {
+                try_tls: false,
+                ..p()
+            },
+            b"220 hi\r\n250-hi\r\n250 STARTTLS\r\n",
+        );
+        assert!(lines(&report).starts_with("Zmx.example (192.0.2.25) does not offer"));
+    }
+
+    #[test]
+    fn a_message_over_the_size_limit_bounces_before_mail() {
+        let (sent, report) = run(
+            params(&["a@x"], true),
+            b"220 hi\r\n250-hi\r\n250 SIZE 99\r\n",
+        );
+        assert_eq!(lines(&sent), "EHLO me.example\r\nQUIT\r\n");
+        assert_eq!(
+            lines(&report),
+            "DConnected to 192.0.2.25 but the message is too big for it: 100 bytes, it takes at most 99. (#5.3.4)\n\0"
+        );
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //! - [`server`]: a server configuration from one PEM file holding the
 //!   certificate chain and the private key, as netqmail's TLS patch reads
 //!   `control/servercert.pem`.
+//! - [`client`]: qmail-remote's client configurations, opportunistic
+//!   (any certificate) and verified (system CA store, names).
 //!
 //! Reading the file is the caller's business at each session start, so
 //! a renewed certificate takes effect without a restart.
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod server;
 
 use std::fmt;

@@ -5,7 +5,9 @@
 //!   STARTTLS;
 //! - Debian's Postfix (`apt-get install postfix`), run as a private
 //!   instance (its own config directory, queue and port on 127.0.0.1),
-//!   with STARTTLS offered, delivering into a Maildir we read back.
+//!   with STARTTLS offered, delivering into a Maildir we read back;
+//!   once more with a certificate from a test CA, as a destination of
+//!   `control/tlsdestinations` (verified TLS, SIZE declared).
 //!
 //! aiosmtpd and Postfix are "originals": missing, the test says it is
 //! skipped, unless `REQUIRE_ORIGINALS` is set (CI), when it fails.
@@ -197,12 +199,18 @@ impl Postfix {
     }
 
     fn start() -> Option<Postfix> {
+        let c = test_cert("pf.test");
+        Postfix::start_with(&c.cert_pem, &c.key_pem)
+    }
+
+    /// As [`Postfix::start`], with this certificate and key (PEM).
+    fn start_with(cert_pem: &str, key_pem: &str) -> Option<Postfix> {
         let postfix = super::support::which("postfix")?;
         // Postfix cannot listen on port 0: take a free port and let it
         // go just before Postfix binds it (tried again on a clash).
         for _ in 0..5 {
             let port = super::support::closed_port("127.0.0.1".parse().unwrap()).port();
-            let mut pf = Postfix::configure(port);
+            let mut pf = Postfix::configure(port, cert_pem, key_pem);
             let mut cmd = Command::new(&postfix);
             cmd.arg("-c")
                 .arg(pf.conf())
@@ -226,7 +234,7 @@ impl Postfix {
         panic!("Postfix did not start");
     }
 
-    fn configure(port: u16) -> Postfix {
+    fn configure(port: u16, cert_pem: &str, key_pem: &str) -> Postfix {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         // Postfix's own users must reach the queue and the mail.
@@ -236,9 +244,8 @@ impl Postfix {
         }
         chown(&d.join("data"), "postfix", "postfix");
         chown(&d.join("mail"), "nobody", "nogroup");
-        let c = test_cert("pf.test");
-        std::fs::write(d.join("etc/cert.pem"), c.cert_pem).unwrap();
-        std::fs::write(d.join("etc/key.pem"), c.key_pem).unwrap();
+        std::fs::write(d.join("etc/cert.pem"), cert_pem).unwrap();
+        std::fs::write(d.join("etc/key.pem"), key_pem).unwrap();
         std::fs::set_permissions(
             d.join("etc/key.pem"),
             std::fs::Permissions::from_mode(0o600),
@@ -436,4 +443,53 @@ fn to_postfix_with_starttls() {
         show(&out),
         "h127.0.0.1 does not like recipient.\nRemote host said: 554 5.7.1 <b@elsewhere.test>: Relay access denied\n\\0DGiving up on 127.0.0.1.\n\\0"
     );
+}
+
+#[test]
+fn to_postfix_as_a_verified_destination() {
+    if super::support::which("postfix").is_none()
+        && e2e::skip_missing("Postfix (apt-get install postfix)")
+    {
+        return;
+    }
+    if e2e::skip_unless_root("a private Postfix instance") {
+        return;
+    }
+    let ca = super::support::TestCa::new();
+    let (cert, key) = ca.issue_pem(&["pf.test"]);
+    let pf = Postfix::start_with(&cert, &key).unwrap();
+    let dns = e2e::dns::DnsServer::start(e2e::dns::Zone::new().a("pf.test", [127, 0, 0, 1].into()))
+        .unwrap();
+    let home = Home::new();
+    home.control("resolvers", &format!("{}\n", dns.addr()));
+    home.control("smtproutes", &format!("example.test:pf.test:{}\n", pf.port));
+    std::fs::write(home.path().join("ca.pem"), &ca.cert_pem).unwrap();
+    home.control("tlscafile", "ca.pem\n");
+    home.control("tlsdestinations", "pf.test\n");
+    let out = home.run(&ARGS, FULL_MESSAGE);
+    let text = show(&out);
+    assert!(
+        text.starts_with(
+            "r\\0K127.0.0.1 accepted message.\nRemote host said: 250 2.0.0 Ok: queued as "
+        ),
+        "{text}"
+    );
+    let got = e2e::poll_until(STEP, || pf.delivered().pop()).expect("Postfix delivered it");
+    let got_text = String::from_utf8_lossy(&got);
+    assert!(got_text.contains("(using TLSv1."), "{got_text}");
+    assert!(got.ends_with(FULL_MESSAGE), "{got_text}");
+    // Postfix offers SIZE 10240000, so MAIL carried SIZE=n: it took it.
+
+    // The same Postfix with a certificate of its own making (not from
+    // a CA we trust): deferred, never delivered.
+    drop(pf);
+    let pf = Postfix::start().unwrap();
+    home.control("smtproutes", &format!("example.test:pf.test:{}\n", pf.port));
+    let out = home.run(&ARGS, FULL_MESSAGE);
+    let text = show(&out);
+    assert!(
+        text.starts_with("ZTLS with pf.test (127.0.0.1) failed (invalid peer certificate"),
+        "{text}"
+    );
+    assert!(pf.delivered().is_empty());
 }

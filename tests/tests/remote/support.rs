@@ -164,6 +164,12 @@ pub struct Fake {
     pub close_after: Option<usize>,
     /// The rustls config when `tls` is `On`.
     pub cert: Option<Arc<rustls::ServerConfig>>,
+    /// Offer `AUTH <this>` in the EHLO reply (e.g. "PLAIN LOGIN").
+    pub auth: Option<String>,
+    /// The final reply to AUTH.
+    pub auth_reply: String,
+    /// Offer `SIZE <this>` in the EHLO reply.
+    pub size: Option<u64>,
 }
 
 impl Default for Fake {
@@ -181,6 +187,9 @@ impl Default for Fake {
             stall_after: None,
             close_after: None,
             cert: None,
+            auth: None,
+            auth_reply: "235 2.7.0 Authentication successful".into(),
+            size: None,
         }
     }
 }
@@ -362,6 +371,12 @@ fn serve(tcp: TcpStream, fake: &Fake, seen: &mut Seen) -> io::Result<()> {
                     if fake.pipelining {
                         r = r.replacen("250 ", "250-PIPELINING\r\n250 ", 1);
                     }
+                    if let Some(a) = &fake.auth {
+                        r = r.replacen("250 ", &format!("250-AUTH {a}\r\n250 "), 1);
+                    }
+                    if let Some(n) = fake.size {
+                        r = r.replacen("250 ", &format!("250-SIZE {n}\r\n250 "), 1);
+                    }
                     c.reply(fake, &r)?;
                 }
             },
@@ -451,6 +466,16 @@ fn serve(tcp: TcpStream, fake: &Fake, seen: &mut Seen) -> io::Result<()> {
                 let _ = c.reply(fake, "221 bye");
                 return Ok(());
             }
+            "AUTH" => {
+                let mech = cmd.split(' ').nth(1).unwrap_or("").to_ascii_uppercase();
+                if mech == "LOGIN" {
+                    c.reply(fake, "334 VXNlcm5hbWU6")?;
+                    seen.commands.push(upper(&c.read_line()?));
+                    c.reply(fake, "334 UGFzc3dvcmQ6")?;
+                    seen.commands.push(upper(&c.read_line()?));
+                }
+                c.reply(fake, &fake.auth_reply)?;
+            }
             "RSET" | "NOOP" => c.reply(fake, "250 ok")?,
             _ => c.reply(fake, "502 unimplemented")?,
         }
@@ -504,4 +529,54 @@ pub fn have_ipv6() -> bool {
 /// The path of an installed program, if any.
 pub fn which(name: &str) -> Option<PathBuf> {
     e2e::which(name)
+}
+
+/// A test CA: its certificate in PEM, and server configurations for
+/// certificates it signs.
+pub struct TestCa {
+    pub cert_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "qmail-remote test CA");
+        let cert = params.self_signed(&key).unwrap();
+        TestCa {
+            cert_pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A certificate for `names` (host names or addresses) signed by
+    /// this CA, as PEM (certificate, then key).
+    pub fn issue_pem(&self, names: &[&str]) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A server configuration with a certificate for `names`.
+    pub fn server_config(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::pem::PemObject;
+        let (cert, key) = self.issue_pem(names);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        Arc::new(config)
+    }
 }
