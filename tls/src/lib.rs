@@ -5,12 +5,15 @@
 //! - [`server`]: a server configuration from one PEM file holding the
 //!   certificate chain and the private key, as netqmail's TLS patch reads
 //!   `control/servercert.pem`.
+//! - [`fds`]: a blocking TLS server connection on two descriptors with a
+//!   timeout on every read and write (STARTTLS, SMTPS, STLS).
 //!
 //! Reading the file is the caller's business at each session start, so
 //! a renewed certificate takes effect without a restart.
 
 #![forbid(unsafe_code)]
 
+pub mod fds;
 pub mod server;
 
 use std::fmt;
