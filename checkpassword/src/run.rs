@@ -106,6 +106,19 @@ fn become_user(uid: u32, gid: u32) -> Result<(), i32> {
     sys::privs::set_uid(uid).map_err(|_| NO)
 }
 
+/// Give up set-uid and set-gid privileges: effective ids back to the
+/// real ones.
+fn drop_setid() -> nix::Result<()> {
+    let (ruid, rgid) = (Uid::current(), Gid::current());
+    if Gid::effective() != rgid {
+        nix::unistd::setresgid(rgid, rgid, rgid)?;
+    }
+    if Uid::effective() != ruid {
+        nix::unistd::setresuid(ruid, ruid, ruid)?;
+    }
+    Ok(())
+}
+
 /// checkpassword with `args` (the subprogram and its arguments); returns
 /// the exit code when the subprogram is not run.
 pub fn main(args: &[OsString]) -> i32 {
@@ -120,7 +133,15 @@ pub fn main(args: &[OsString]) -> i32 {
         return MISUSE;
     };
     let account = match std::env::var_os("CHECKPASSWORD_FILE") {
-        Some(path) if !path.is_empty() => from_file(Path::new(&path), user, password),
+        Some(path) if !path.is_empty() => {
+            // The caller picks the file, so a set-id checkpassword must
+            // not read it, or run anything, with privileges the caller
+            // lacks: back to the real ids first.
+            if drop_setid().is_err() {
+                return TEMPORARY;
+            }
+            from_file(Path::new(&path), user, password)
+        }
         _ => system(user, password),
     };
     let account = match account {

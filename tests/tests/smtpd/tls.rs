@@ -2,6 +2,8 @@
 //! openssl s_client and Python's smtplib and ssl; and the attack of
 //! CVE-2011-0411 (commands pipelined behind STARTTLS).
 
+use std::os::unix::fs::PermissionsExt;
+
 use super::support::{Opts, RunWith, Server, have, have_swaks_tls, python, swaks};
 
 #[test]
@@ -245,6 +247,82 @@ fn a_broken_certificate_means_no_starttls_and_a_log_line() {
         assert!(
             line.starts_with("qmail-smtpd: warning: unable to use control/servercert.pem: "),
             "{line}"
+        );
+    }
+}
+
+#[test]
+fn boot_files_for_465_and_587() {
+    // Each starts qmail-smtpd with checkpassword for AUTH, the right
+    // variable and port, and refuses to start without rcpthosts or a
+    // certificate.
+    let boot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../boot");
+    let files: &[(&str, &[&str])] = &[
+        (
+            "service/qmail-smtps/run",
+            &[
+                "PORT:-465",
+                "SMTPS=1",
+                "if [ ! -f /var/qmail/control/rcpthosts ]; then",
+                "if [ ! -f /var/qmail/control/servercert.pem ]; then",
+            ],
+        ),
+        (
+            "service/qmail-submission/run",
+            &[
+                "PORT:-587",
+                "SMTPAUTH='!'",
+                "if [ ! -f /var/qmail/control/rcpthosts ]; then",
+                "if [ ! -f /var/qmail/control/servercert.pem ]; then",
+            ],
+        ),
+        (
+            "systemd/qmail-smtps.socket",
+            &[
+                "ListenStream=0.0.0.0:465\n",
+                "AssertPathExists=/var/qmail/control/servercert.pem\n",
+            ],
+        ),
+        (
+            "systemd/qmail-smtps.service",
+            &[
+                "\nEnvironment=SMTPS=1\n",
+                "AssertPathExists=/var/qmail/control/rcpthosts\n",
+                " 465 /var/qmail/bin/qmail-smtpd 0 /var/qmail/bin/checkpassword /bin/true\n",
+            ],
+        ),
+        (
+            "systemd/qmail-submission.socket",
+            &[
+                "ListenStream=0.0.0.0:587\n",
+                "AssertPathExists=/var/qmail/control/servercert.pem\n",
+            ],
+        ),
+        (
+            "systemd/qmail-submission.service",
+            &[
+                "\nEnvironment=SMTPAUTH=!\n",
+                "AssertPathExists=/var/qmail/control/rcpthosts\n",
+                " 587 /var/qmail/bin/qmail-smtpd 0 /var/qmail/bin/checkpassword /bin/true\n",
+            ],
+        ),
+    ];
+    for (file, needles) in files {
+        let text = std::fs::read_to_string(boot.join(file)).unwrap();
+        for n in *needles {
+            assert!(text.contains(n), "{file} lacks {n:?}");
+        }
+    }
+    for run in ["service/qmail-smtps/run", "service/qmail-submission/run"] {
+        let st = std::process::Command::new("sh")
+            .arg("-n")
+            .arg(boot.join(run))
+            .status()
+            .unwrap();
+        assert!(st.success(), "{run} is not valid sh");
+        assert!(
+            boot.join(run).metadata().unwrap().permissions().mode() & 0o111 != 0,
+            "{run} is not executable"
         );
     }
 }
