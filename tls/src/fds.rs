@@ -103,13 +103,15 @@ impl<'a> TlsFds<'a> {
         })
     }
 
-    /// Write every TLS record rustls has queued.
+    /// Write every TLS record rustls has queued, gathered into one
+    /// buffer first: one write per flight, so Nagle's algorithm never
+    /// holds a record back waiting for the client's delayed ACK.
     fn flush_tls(&mut self) -> io::Result<()> {
-        let mut w = FdWrite(self.wfd, self.timeout);
+        let mut out = Vec::new();
         while self.conn.wants_write() {
-            self.conn.write_tls(&mut w)?;
+            self.conn.write_tls(&mut out)?;
         }
-        Ok(())
+        FdWrite(self.wfd, self.timeout).write_all(&out)
     }
 
     /// Read records from the client (waiting at most the timeout) and
