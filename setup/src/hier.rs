@@ -134,6 +134,7 @@ pub const BINARIES: &[(&str, Owner, u32)] = &[
     ("qmail-tcpto", Owner::Root, 0o755),
     ("qmail-tcpok", Owner::Root, 0o755),
     ("qmail-smtpd", Owner::Root, 0o755),
+    ("checkpassword", Owner::Root, 0o711),
     ("sendmail", Owner::Root, 0o755),
     ("tcp-env", Owner::Root, 0o755),
     ("preline", Owner::Root, 0o755),

@@ -38,6 +38,9 @@ pub struct Config {
     /// this many RCPTs answered 5xx the session gets 421 and is closed
     /// (0: no limit). Default [`DEFAULT_MAX_REFUSED`].
     pub max_refused: u64,
+    /// SMTP AUTH: offered, required, in clear text (the server fills it
+    /// from its command line and `SMTPAUTH`; none by default).
+    pub auth: crate::auth::Policy,
 }
 
 /// The control files could not be read.
@@ -114,6 +117,7 @@ impl Config {
             databytes,
             ipme: Vec::new(),
             max_refused,
+            auth: crate::auth::Policy::default(),
         })
     }
 }

@@ -40,6 +40,12 @@ pub struct Fields<'a> {
 
 /// The line, ending in LF, for a message received at `now` (Unix time).
 pub fn received(f: &Fields<'_>, now: i64) -> Vec<u8> {
+    received_with(f, b"SMTP", now)
+}
+
+/// The same with another protocol in the `with` clause (RFC 3848's
+/// `ESMTPS`, `ESMTPSA`, ...), which the caller builds from safe bytes.
+pub fn received_with(f: &Fields<'_>, with: &[u8], now: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"Received: from ");
     safe_put(&mut out, f.remote_host);
@@ -56,7 +62,9 @@ pub fn received(f: &Fields<'_>, now: i64) -> Vec<u8> {
     safe_put(&mut out, f.remote_ip);
     out.extend_from_slice(b")\n  by ");
     safe_put(&mut out, f.local);
-    out.extend_from_slice(b" with SMTP; ");
+    out.extend_from_slice(b" with ");
+    out.extend_from_slice(with);
+    out.extend_from_slice(b"; ");
     out.extend_from_slice(date822(&DateTime::from_unix(now)).as_bytes());
     out.push(b'\n');
     out

@@ -67,3 +67,45 @@ pub const TOO_MANY_REFUSED: &[u8] =
 /// The log line (stderr) of a session that refuses every recipient
 /// because `control/rcpthosts` is missing.
 pub const NO_RCPTHOSTS_LOG: &[u8] = b"qmail-smtpd: warning: control/rcpthosts does not exist, so every recipient is refused to clients without RELAYCLIENT: create it, or set ALLOW_OPEN_RELAY=1 for qmail's open relay\n";
+
+// STARTTLS (RFC 3207), the texts of netqmail's TLS patch.
+
+/// STARTTLS accepted: the handshake follows.
+pub const TLS_READY: &[u8] = b"220 ready for tls\r\n";
+/// STARTTLS with an argument (RFC 3207 allows none).
+pub const TLS_SYNTAX: &[u8] = b"501 syntax error, STARTTLS takes no argument (#5.5.4)\r\n";
+/// STARTTLS inside TLS.
+pub const TLS_AGAIN: &[u8] = b"503 TLS already active (#5.5.1)\r\n";
+
+// SMTP AUTH (RFC 4954), the texts of the qmail-smtpd-auth patch.
+
+/// AUTH succeeded.
+pub const AUTH_OK: &[u8] = b"235 ok, go ahead (#2.0.0)\r\n";
+/// The checkprogram said no.
+pub const AUTH_FAILED: &[u8] = b"535 authorization failed (#5.7.0)\r\n";
+/// The checkprogram failed temporarily, could not run or hung.
+pub const AUTH_TEMPORARY: &[u8] = b"454 temporary authentication failure (#4.3.0)\r\n";
+/// A response that is not base64, or an empty user or password.
+pub const AUTH_MALFORMED: &[u8] = b"501 malformed auth input (#5.5.4)\r\n";
+/// The client answered `*`.
+pub const AUTH_CANCELLED: &[u8] = b"501 auth exchange cancelled (#5.0.0)\r\n";
+/// A mechanism we do not have.
+pub const AUTH_MECHANISM: &[u8] = b"504 auth type unimplemented (#5.5.1)\r\n";
+/// AUTH after a successful AUTH.
+pub const AUTH_AGAIN: &[u8] = b"503 you're already authenticated (#5.5.0)\r\n";
+/// AUTH between MAIL and the end of the transaction.
+pub const AUTH_IN_MAIL: &[u8] = b"503 no auth during mail transaction (#5.5.0)\r\n";
+/// AUTH outside TLS when clear text is not allowed (RFC 4954's 538).
+pub const AUTH_NEEDS_TLS: &[u8] =
+    b"538 encryption required for requested authentication mechanism (#5.7.11)\r\n";
+/// MAIL before AUTH when `SMTPAUTH` holds `!`.
+pub const AUTH_REQUIRED: &[u8] = b"530 authentication required (#5.7.0)\r\n";
+/// The AUTH after [`crate::session::MAX_AUTH_FAILURES`] failed ones;
+/// then closed.
+pub const AUTH_TOO_MANY: &[u8] =
+    b"421 too many authentication failures, closing connection (#4.7.0)\r\n";
+/// LOGIN's prompts: `Username:` and `Password:` in base64.
+pub const LOGIN_USER: &[u8] = b"334 VXNlcm5hbWU6\r\n";
+pub const LOGIN_PASS: &[u8] = b"334 UGFzc3dvcmQ6\r\n";
+/// PLAIN without an initial response: send it.
+pub const PLAIN_GO: &[u8] = b"334 \r\n";

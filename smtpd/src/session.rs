@@ -26,6 +26,16 @@
 //! next server's command line), and after `max_refused` RCPTs answered
 //! 5xx the next RCPT gets 421 and the session ends (each refusal may
 //! cost a lookup per label of the domain).
+//!
+//! STARTTLS and AUTH need the driver: the session asks through
+//! [`Session::take_action`] and stops taking input until it is answered
+//! ([`Session::tls_started`], [`Session::auth_result`]). After STARTTLS
+//! the driver drops whatever plain bytes it holds, so commands a client
+//! pipelined behind STARTTLS are never run inside TLS (CVE-2011-0411),
+//! and the session starts over (RFC 3207: HELO, MAIL and RCPT forgotten).
+//!
+//! Each transaction (from MAIL to its end) leaves one line in
+//! [`Session::take_log`], the format in qmail-smtpd(8) and qmail-log(5).
 
 use std::io;
 use std::net::IpAddr;
@@ -33,9 +43,10 @@ use std::net::IpAddr;
 use control::qmail_queue::{QueueClient, QueueError};
 
 use crate::addr;
+use crate::auth::{self, Bad};
 use crate::config::{Config, Peer};
 use crate::data::{DataReader, Step};
-use crate::received::{Fields, received};
+use crate::received::{Fields, received_with};
 use crate::reply;
 
 /// The longest command line accepted, CR LF included. RFC 5321 4.5.3.1.4
@@ -54,6 +65,10 @@ pub const MAX_RECIPIENTS: usize = 1000;
 /// write, so a client that pipelines without reading cannot make us
 /// hold its replies.
 const OUTPUT_HIGH: usize = 4096;
+
+/// Failed AUTH attempts allowed a session; the next AUTH gets 421 and
+/// the session ends.
+pub const MAX_AUTH_FAILURES: u32 = 3;
 
 /// Message bytes gathered before they are handed to the queue.
 const QUEUE_CHUNK: usize = 64 * 1024;
@@ -108,6 +123,42 @@ impl Job for QueueClient {
     }
 }
 
+/// What the session needs the driver to do before it takes more input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `220 ready for tls` is in the output: write it, drop every byte
+    /// read but not fed, run the handshake, then call
+    /// [`Session::tls_started`] (or end the session if it fails).
+    StartTls,
+    /// Ask the checkprogram, then call [`Session::auth_result`].
+    CheckPassword { user: Vec<u8>, password: Vec<u8> },
+}
+
+/// What the checkprogram said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthResult {
+    /// Exit 0: the password is right.
+    Yes,
+    /// Exit 1 (or any other permanent refusal).
+    No,
+    /// Exit 111, a crash, a timeout, or it could not be run.
+    Temporary,
+}
+
+/// Where an AUTH dialogue stands: the next line is a response.
+#[derive(Debug, Clone)]
+enum AuthStep {
+    Plain,
+    LoginUser,
+    LoginPass(Vec<u8>),
+}
+
+/// The transaction being logged: MAIL and the RCPTs so far.
+struct Tx {
+    from: Vec<u8>,
+    rcpts: Vec<(Vec<u8>, [u8; 3])>,
+}
+
 /// How a finished session ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -140,6 +191,9 @@ struct Message<J> {
     size: u64,
     /// The message went over databytes; the rest is read and dropped.
     too_big: bool,
+    /// Bytes read after 354, the final dot line included: the size the
+    /// log shows.
+    wire: u64,
 }
 
 enum Phase<J> {
@@ -172,6 +226,20 @@ pub struct Session<Q: Queue> {
     /// The HELO name differs from TCPREMOTEHOST, so the Received line
     /// shows it.
     fake_helo: bool,
+    /// EHLO offers STARTTLS (a certificate was read at session start).
+    tls_offered: bool,
+    /// TLS is on: protocol version and cipher suite.
+    tls: Option<(String, String)>,
+    /// The user a successful AUTH named.
+    auth_user: Option<Vec<u8>>,
+    auth_failures: u32,
+    auth_step: Option<AuthStep>,
+    action: Option<Action>,
+    /// An action was asked for and not yet answered: take no input.
+    waiting: bool,
+    /// Transaction log lines not yet taken.
+    log: Vec<u8>,
+    tx: Option<Tx>,
 }
 
 impl<Q: Queue> Session<Q> {
@@ -191,6 +259,15 @@ impl<Q: Queue> Session<Q> {
             rcpts: Vec::new(),
             helo: Vec::new(),
             fake_helo: false,
+            tls_offered: false,
+            tls: None,
+            auth_user: None,
+            auth_failures: 0,
+            auth_step: None,
+            action: None,
+            waiting: false,
+            log: Vec::new(),
+            tx: None,
             cfg,
             peer,
             queue,
@@ -209,6 +286,72 @@ impl<Q: Queue> Session<Q> {
         std::mem::take(&mut self.out)
     }
 
+    /// Offer STARTTLS in EHLO (the driver has a usable certificate).
+    pub fn offer_tls(&mut self, yes: bool) {
+        self.tls_offered = yes;
+    }
+
+    /// What the driver must do before feeding more input, if anything.
+    pub fn take_action(&mut self) -> Option<Action> {
+        self.action.take()
+    }
+
+    /// The handshake is done (after STARTTLS, or before the greeting
+    /// with SMTPS): start over as RFC 3207 asks, knowing nothing the
+    /// client said before.
+    pub fn tls_started(&mut self, version: &str, cipher: &str) {
+        self.waiting = false;
+        self.end_tx(b"starttls", None, None);
+        self.tls = Some((version.to_string(), cipher.to_string()));
+        self.tls_offered = false;
+        self.seen_mail = false;
+        self.rcpts.clear();
+        self.mail_from.clear();
+        self.auth_user = None;
+        self.auth_step = None;
+        self.line.clear();
+        self.line_too_long = false;
+        let remote = self.peer.remote_host.clone();
+        self.do_helo(&remote);
+    }
+
+    /// The checkprogram's answer to [`Action::CheckPassword`].
+    pub fn auth_result(&mut self, result: AuthResult, user: Vec<u8>) {
+        self.waiting = false;
+        match result {
+            AuthResult::Yes => {
+                self.auth_user = Some(user);
+                self.out.extend_from_slice(reply::AUTH_OK);
+            }
+            AuthResult::No => {
+                self.auth_failures += 1;
+                self.out.extend_from_slice(reply::AUTH_FAILED);
+            }
+            AuthResult::Temporary => self.out.extend_from_slice(reply::AUTH_TEMPORARY),
+        }
+    }
+
+    /// Failed AUTH attempts so far (the driver delays each failure's
+    /// reply by more as they grow).
+    pub fn auth_failures(&self) -> u32 {
+        self.auth_failures
+    }
+
+    /// The user a successful AUTH named.
+    pub fn auth_user(&self) -> Option<&[u8]> {
+        self.auth_user.as_deref()
+    }
+
+    /// Transaction log lines, each ending in LF, for stderr.
+    pub fn take_log(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.log)
+    }
+
+    /// The client went away: log the transaction it left open.
+    pub fn eof(&mut self) {
+        self.end_tx(b"eof", None, None);
+    }
+
     /// `Some` once the session is over: write the remaining output, then
     /// exit with [`Exit::code`].
     pub fn done(&self) -> Option<Exit> {
@@ -221,6 +364,7 @@ impl<Q: Queue> Session<Q> {
     /// The client was silent for timeoutsmtpd seconds: `451 timeout`,
     /// and the session is over.
     pub fn timeout(&mut self) {
+        self.end_tx(b"timeout", None, None);
         self.abort(reply::TIMEOUT);
     }
 
@@ -246,6 +390,9 @@ impl<Q: Queue> Session<Q> {
     pub fn feed(&mut self, input: &[u8]) -> usize {
         let mut i = 0;
         while i < input.len() {
+            if self.waiting {
+                break;
+            }
             match &mut self.phase {
                 Phase::Done(_) => break,
                 Phase::Data(_) => {
@@ -311,6 +458,12 @@ impl<Q: Queue> Session<Q> {
             line.truncate(nul);
             self.had_nul = true;
         }
+        if let Some(step) = self.auth_step.take() {
+            self.auth_response(step, &line);
+            line.clear();
+            self.line = line;
+            return true;
+        }
         let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let mut arg = &line[verb_end..];
         while let [b' ', tail @ ..] = arg {
@@ -323,14 +476,43 @@ impl<Q: Queue> Session<Q> {
                 false
             }
             b"mail" => {
+                self.end_tx(b"mail", None, None);
+                let start = self.out.len();
                 self.mail(arg);
+                if self.out[start..].starts_with(b"250") {
+                    self.tx = Some(Tx {
+                        from: self.mail_from.clone(),
+                        rcpts: Vec::new(),
+                    });
+                } else {
+                    let code = reply_code(&self.out[start..]);
+                    self.tx = Some(Tx {
+                        from: addr::parse(arg).0,
+                        rcpts: Vec::new(),
+                    });
+                    self.end_tx(&code, None, None);
+                }
                 false
             }
             b"data" => {
+                let start = self.out.len();
                 self.data();
+                if !matches!(self.phase, Phase::Data(_)) {
+                    let code = reply_code(&self.out[start..]);
+                    self.end_tx(&code, None, None);
+                }
+                true
+            }
+            b"starttls" => {
+                self.starttls(arg);
+                true
+            }
+            b"auth" => {
+                self.auth(arg);
                 true
             }
             b"quit" => {
+                self.end_tx(b"quit", None, None);
                 self.out.extend_from_slice(b"221 ");
                 self.out.extend_from_slice(&self.cfg.greeting);
                 self.out.extend_from_slice(b"\r\n");
@@ -341,17 +523,20 @@ impl<Q: Queue> Session<Q> {
                 self.out.extend_from_slice(b"250 ");
                 self.out.extend_from_slice(&self.cfg.greeting);
                 self.out.extend_from_slice(b"\r\n");
+                self.end_tx(b"helo", None, None);
                 self.seen_mail = false;
                 self.do_helo(arg);
                 true
             }
             b"ehlo" => {
+                self.end_tx(b"ehlo", None, None);
                 self.ehlo_reply();
                 self.seen_mail = false;
                 self.do_helo(arg);
                 true
             }
             b"rset" => {
+                self.end_tx(b"rset", None, None);
                 self.seen_mail = false;
                 self.out.extend_from_slice(reply::FLUSHED);
                 false
@@ -380,18 +565,155 @@ impl<Q: Queue> Session<Q> {
     }
 
     fn ehlo_reply(&mut self) {
-        self.out.extend_from_slice(b"250-");
-        self.out.extend_from_slice(&self.cfg.greeting);
+        let mut lines: Vec<Vec<u8>> = vec![
+            self.cfg.greeting.clone(),
+            b"PIPELINING".to_vec(),
+            b"8BITMIME".to_vec(),
+        ];
         if self.cfg.databytes > 0 {
-            self.out
-                .extend_from_slice(b"\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE ");
-            self.out
-                .extend_from_slice(self.cfg.databytes.to_string().as_bytes());
-            self.out.extend_from_slice(b"\r\n");
-        } else {
-            self.out
-                .extend_from_slice(b"\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+            lines.push(format!("SIZE {}", self.cfg.databytes).into_bytes());
         }
+        if self.tls_offered && self.tls.is_none() {
+            lines.push(b"STARTTLS".to_vec());
+        }
+        if self.auth_allowed() {
+            lines.push(b"AUTH LOGIN PLAIN".to_vec());
+        }
+        let last = lines.len() - 1;
+        for (i, l) in lines.iter().enumerate() {
+            self.out
+                .extend_from_slice(if i == last { b"250 " } else { b"250-" });
+            self.out.extend_from_slice(l);
+            self.out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// AUTH is offered here and now: a checkprogram, and TLS (or clear
+    /// text allowed).
+    fn auth_allowed(&self) -> bool {
+        let a = self.cfg.auth;
+        a.offered && (self.tls.is_some() || a.cleartext)
+    }
+
+    fn starttls(&mut self, arg: &[u8]) {
+        if self.tls.is_some() {
+            self.out.extend_from_slice(reply::TLS_AGAIN);
+        } else if !self.tls_offered {
+            self.out.extend_from_slice(reply::UNIMPLEMENTED);
+        } else if !arg.is_empty() {
+            self.out.extend_from_slice(reply::TLS_SYNTAX);
+        } else {
+            self.out.extend_from_slice(reply::TLS_READY);
+            self.action = Some(Action::StartTls);
+            self.waiting = true;
+        }
+    }
+
+    fn auth(&mut self, arg: &[u8]) {
+        if !self.cfg.auth.offered {
+            self.out.extend_from_slice(reply::UNIMPLEMENTED);
+            return;
+        }
+        if !self.auth_allowed() {
+            self.out.extend_from_slice(reply::AUTH_NEEDS_TLS);
+            return;
+        }
+        if self.auth_user.is_some() {
+            self.out.extend_from_slice(reply::AUTH_AGAIN);
+            return;
+        }
+        if self.seen_mail {
+            self.out.extend_from_slice(reply::AUTH_IN_MAIL);
+            return;
+        }
+        if self.auth_failures >= MAX_AUTH_FAILURES {
+            self.abort(reply::AUTH_TOO_MANY);
+            return;
+        }
+        let mech_end = arg.iter().position(|&b| b == b' ').unwrap_or(arg.len());
+        let mut initial = &arg[mech_end..];
+        while let [b' ', tail @ ..] = initial {
+            initial = tail;
+        }
+        match arg[..mech_end].to_ascii_lowercase().as_slice() {
+            b"plain" if initial.is_empty() => {
+                self.out.extend_from_slice(reply::PLAIN_GO);
+                self.auth_step = Some(AuthStep::Plain);
+            }
+            // RFC 4954: `=` is an empty initial response.
+            b"plain" => self.auth_response(AuthStep::Plain, initial),
+            b"login" if initial.is_empty() => {
+                self.out.extend_from_slice(reply::LOGIN_USER);
+                self.auth_step = Some(AuthStep::LoginUser);
+            }
+            b"login" => self.auth_response(AuthStep::LoginUser, initial),
+            _ => self.out.extend_from_slice(reply::AUTH_MECHANISM),
+        }
+    }
+
+    fn auth_response(&mut self, step: AuthStep, line: &[u8]) {
+        let decoded = if line == b"=" {
+            Ok(Vec::new())
+        } else {
+            auth::response(line)
+        };
+        let outcome = decoded.and_then(|d| match step {
+            AuthStep::Plain => auth::plain(&d).map(Some),
+            AuthStep::LoginUser => auth::login_field(d).map(|user| {
+                self.out.extend_from_slice(reply::LOGIN_PASS);
+                self.auth_step = Some(AuthStep::LoginPass(user));
+                None
+            }),
+            AuthStep::LoginPass(user) => auth::login_field(d).map(|pass| Some((user, pass))),
+        });
+        match outcome {
+            Ok(Some((user, password))) => {
+                self.action = Some(Action::CheckPassword { user, password });
+                self.waiting = true;
+            }
+            Ok(None) => {}
+            Err(Bad::Cancelled) => self.out.extend_from_slice(reply::AUTH_CANCELLED),
+            Err(Bad::Malformed) => self.out.extend_from_slice(reply::AUTH_MALFORMED),
+        }
+    }
+
+    /// Close the open transaction, if any, with one log line.
+    fn end_tx(&mut self, result: &[u8], size: Option<u64>, qp: Option<u32>) {
+        let Some(tx) = self.tx.take() else {
+            return;
+        };
+        let l = &mut self.log;
+        l.extend_from_slice(b"qmail-smtpd: tx ip=");
+        log_put(l, &self.peer.remote_ip);
+        l.extend_from_slice(b" helo=");
+        log_put(l, &self.helo);
+        l.extend_from_slice(b" tls=");
+        match &self.tls {
+            Some((v, c)) => {
+                log_put(l, v.as_bytes());
+                l.push(b'/');
+                log_put(l, c.as_bytes());
+            }
+            None => l.push(b'-'),
+        }
+        l.extend_from_slice(b" auth=");
+        log_put(l, self.auth_user.as_deref().unwrap_or(b"-"));
+        l.extend_from_slice(b" from=<");
+        log_put(l, &tx.from);
+        l.push(b'>');
+        for (a, code) in &tx.rcpts {
+            l.extend_from_slice(b" rcpt=<");
+            log_put(l, a);
+            l.extend_from_slice(b">:");
+            l.extend_from_slice(code);
+        }
+        l.extend_from_slice(b" size=");
+        l.extend_from_slice(size.map_or("-".into(), |n| n.to_string()).as_bytes());
+        l.extend_from_slice(b" qp=");
+        l.extend_from_slice(qp.map_or("-".into(), |n| n.to_string()).as_bytes());
+        l.extend_from_slice(b" result=");
+        log_put(l, result);
+        l.push(b'\n');
     }
 
     fn do_helo(&mut self, arg: &[u8]) {
@@ -440,6 +762,11 @@ impl<Q: Queue> Session<Q> {
     }
 
     fn mail(&mut self, arg: &[u8]) {
+        if self.cfg.auth.required && self.auth_user.is_none() {
+            self.seen_mail = false;
+            self.out.extend_from_slice(reply::AUTH_REQUIRED);
+            return;
+        }
         if self.had_nul || arg.contains(&b'\r') {
             // Checked before parsing so that the sender of an earlier
             // MAIL does not stay in place for the RCPTs that follow.
@@ -475,6 +802,16 @@ impl<Q: Queue> Session<Q> {
         if self.out.get(start) == Some(&b'5') {
             self.refused += 1;
         }
+        let code = reply_code(&self.out[start..]);
+        // Bounded as the recipients are (refusals end the session).
+        if let Some(tx) = &mut self.tx
+            && tx.rcpts.len() <= MAX_RECIPIENTS
+        {
+            tx.rcpts.push((addr::parse(arg).0, code));
+        }
+        if matches!(self.phase, Phase::Done(_)) {
+            self.end_tx(&code, None, None);
+        }
     }
 
     fn rcpt_reply(&mut self, arg: &[u8]) {
@@ -489,7 +826,9 @@ impl<Q: Queue> Session<Q> {
             self.out.extend_from_slice(reply::BAD_MAIL_FROM);
             return;
         }
-        if let Some(rc) = &self.peer.relay_client {
+        // A successful AUTH relays as RELAYCLIENT="" does.
+        let authed: Option<&[u8]> = self.auth_user.as_ref().map(|_| &b""[..]);
+        if let Some(rc) = self.peer.relay_client.as_deref().or(authed) {
             a.extend_from_slice(rc);
         } else {
             if self.cfg.rcpthosts.restricted() && addr::routes_through_local_part(&a) {
@@ -536,14 +875,26 @@ impl<Q: Queue> Session<Q> {
         let qp = job.qp();
         self.out.extend_from_slice(reply::GO_AHEAD);
         let helo = self.fake_helo.then_some(self.helo.as_slice());
-        job.put(&received(
+        // RFC 3848's names, with the cipher as netqmail's TLS patch
+        // shows it; plain SMTP stays qmail's `SMTP`. The AUTH user
+        // stands where the ident answer would (qmail-smtpd-auth).
+        let with = match (&self.tls, self.auth_user.is_some()) {
+            (None, false) => "SMTP".to_string(),
+            (None, true) => "ESMTPA".to_string(),
+            (Some((v, c)), a) => format!("ESMTPS{} ({v}:{c} encrypted)", if a { "A" } else { "" }),
+        };
+        job.put(&received_with(
             &Fields {
                 remote_host: &self.peer.remote_host,
                 remote_ip: &self.peer.remote_ip,
-                remote_info: self.peer.remote_info.as_deref(),
+                remote_info: self
+                    .auth_user
+                    .as_deref()
+                    .or(self.peer.remote_info.as_deref()),
                 local: &self.peer.local,
                 helo,
             },
+            with.as_bytes(),
             (self.clock)(),
         ));
         self.phase = Phase::Data(Box::new(Message {
@@ -553,6 +904,7 @@ impl<Q: Queue> Session<Q> {
             buf: Vec::with_capacity(QUEUE_CHUNK),
             size: 0,
             too_big: false,
+            wire: 0,
         }));
     }
 
@@ -563,6 +915,11 @@ impl<Q: Queue> Session<Q> {
         };
         let before = m.buf.len();
         let step = m.reader.feed(input, &mut m.buf);
+        m.wire += match step {
+            Step::More => input.len(),
+            Step::StrayNewline(k) => k + 1,
+            Step::End(k) => k,
+        } as u64;
         let databytes = self.cfg.databytes;
         if m.too_big {
             m.buf.truncate(before);
@@ -589,6 +946,7 @@ impl<Q: Queue> Session<Q> {
                 (input.len(), false)
             }
             Step::StrayNewline(k) => {
+                self.end_tx(b"451", None, None);
                 self.abort(reply::STRAY_NEWLINE);
                 (k + 1, true)
             }
@@ -611,6 +969,7 @@ impl<Q: Queue> Session<Q> {
             m.job.fail();
         }
         let qp = m.qp;
+        let start = self.out.len();
         match m.job.close(&self.mail_from, &self.rcpts) {
             Ok(()) => {
                 let now = (self.clock)();
@@ -626,5 +985,28 @@ impl<Q: Queue> Session<Q> {
                 self.out.extend_from_slice(b"\r\n");
             }
         }
+        let code = reply_code(&self.out[start..]);
+        self.end_tx(&code, Some(m.wire), Some(qp));
     }
+}
+
+/// The three digits a reply starts with.
+fn reply_code(r: &[u8]) -> [u8; 3] {
+    let mut c = *b"---";
+    for (d, s) in c.iter_mut().zip(r) {
+        *d = *s;
+    }
+    c
+}
+
+/// A log field: printable ASCII but space passes, the rest becomes `?`,
+/// so a line is one line and its fields split at spaces.
+fn log_put(out: &mut Vec<u8>, s: &[u8]) {
+    if s.is_empty() {
+        out.push(b'-');
+    }
+    out.extend(
+        s.iter()
+            .map(|&b| if (0x21..0x7f).contains(&b) { b } else { b'?' }),
+    );
 }

@@ -12,7 +12,9 @@ use control::qmail_queue::QueueError;
 
 use crate::config::{Config, Peer};
 use crate::rcpthosts::RcptHosts;
-use crate::session::{Exit, Job, MAX_LINE, MAX_RECIPIENTS, Queue, Session};
+use crate::session::{
+    Action, AuthResult, Exit, Job, MAX_AUTH_FAILURES, MAX_LINE, MAX_RECIPIENTS, Queue, Session,
+};
 
 /// What the fake qmail-queue was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,7 @@ fn config() -> Config {
             "0.0.0.0".parse().unwrap(),
         ],
         max_refused: crate::config::DEFAULT_MAX_REFUSED,
+        auth: Default::default(),
     }
 }
 
@@ -128,6 +131,19 @@ struct Setup {
     peer: Peer,
     outcome: Result<(), QueueError>,
     open_fails: bool,
+    /// A certificate is there: EHLO offers STARTTLS.
+    tls: bool,
+    /// The checkprogram.
+    checker: fn(&[u8], &[u8]) -> AuthResult,
+}
+
+/// joe's password is "secret"; "tempfail" makes the checkprogram fail.
+fn joe_secret(user: &[u8], pass: &[u8]) -> AuthResult {
+    match (user, pass) {
+        (b"joe", b"secret") => AuthResult::Yes,
+        (_, b"tempfail") => AuthResult::Temporary,
+        _ => AuthResult::No,
+    }
 }
 
 impl Setup {
@@ -137,6 +153,8 @@ impl Setup {
             peer: peer(),
             outcome: Ok(()),
             open_fails: false,
+            tls: false,
+            checker: joe_secret,
         }
     }
 
@@ -157,13 +175,33 @@ impl Setup {
     /// partial feed); returns everything written, the queue log and how
     /// the session ended.
     fn drive(&self, pieces: &[&[u8]]) -> (Vec<u8>, Vec<Queued>, Option<Exit>) {
+        let (out, q, done, _) = self.drive_logged(pieces);
+        (out, q, done)
+    }
+
+    /// [`drive`](Self::drive), also returning the transaction log. A
+    /// STARTTLS succeeds at once (the input after it stands for what
+    /// the client sends inside TLS); AUTH asks `checker`.
+    fn drive_logged(&self, pieces: &[&[u8]]) -> (Vec<u8>, Vec<Queued>, Option<Exit>, String) {
         let (mut s, log) = self.session();
+        s.offer_tls(self.tls);
         let mut out = s.take_output();
+        let mut txlog = Vec::new();
         'outer: for piece in pieces {
             let mut rest = *piece;
             while !rest.is_empty() {
                 let used = s.feed(rest);
                 out.extend(s.take_output());
+                match s.take_action() {
+                    Some(Action::StartTls) => s.tls_started("TLSv1.3", "TLS13_AES_128_GCM_SHA256"),
+                    Some(Action::CheckPassword { user, password }) => {
+                        let r = (self.checker)(&user, &password);
+                        s.auth_result(r, user);
+                        out.extend(s.take_output());
+                    }
+                    None => {}
+                }
+                txlog.extend(s.take_log());
                 if s.done().is_some() {
                     break 'outer;
                 }
@@ -171,23 +209,36 @@ impl Setup {
                 rest = &rest[used..];
             }
         }
+        s.eof();
+        txlog.extend(s.take_log());
         let done = s.done();
         drop(s);
         let log = log.borrow().clone();
-        (out, log, done)
+        (out, log, done, String::from_utf8(txlog).unwrap())
     }
 
     /// Run `input` whole, byte by byte and split at every byte; all must
     /// agree. Returns the replies as text.
     fn run(&self, input: &[u8]) -> (String, Vec<Queued>, Option<Exit>) {
-        let whole = self.drive(&[input]);
+        let (out, q, done, _) = self.run_logged(input);
+        (out, q, done)
+    }
+
+    /// [`run`](Self::run), also returning the transaction log.
+    fn run_logged(&self, input: &[u8]) -> (String, Vec<Queued>, Option<Exit>, String) {
+        let whole = self.drive_logged(&[input]);
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
-        assert_eq!(self.drive(&bytes), whole, "byte by byte");
+        assert_eq!(self.drive_logged(&bytes), whole, "byte by byte");
         for cut in 0..=input.len() {
-            let split = self.drive(&[&input[..cut], &input[cut..]]);
+            let split = self.drive_logged(&[&input[..cut], &input[cut..]]);
             assert_eq!(split, whole, "split at {cut}");
         }
-        (String::from_utf8(whole.0).unwrap(), whole.1, whole.2)
+        (
+            String::from_utf8(whole.0).unwrap(),
+            whole.1,
+            whole.2,
+            whole.3,
+        )
     }
 }
 
@@ -796,4 +847,273 @@ mod random {
             assert!(s.buffered() <= bound());
         }
     }
+}
+
+// STARTTLS, AUTH and the transaction log.
+
+const EHLO_PLAIN: &str = "250-mx.example.com\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+const EHLO_TLS: &str = "250-mx.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 STARTTLS\r\n";
+const EHLO_AUTH: &str =
+    "250-mx.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 AUTH LOGIN PLAIN\r\n";
+
+/// A server with a certificate and a checkprogram.
+fn tls_auth() -> Setup {
+    let mut s = Setup::new();
+    s.tls = true;
+    s.cfg.auth = crate::auth::Policy::new(true, None, None);
+    s
+}
+
+fn b64(s: &str) -> String {
+    String::from_utf8(crate::auth::encode(s.as_bytes())).unwrap()
+}
+
+#[test]
+fn starttls_is_offered_with_a_certificate_and_auth_only_inside_tls() {
+    let (out, _, _) = tls_auth()
+        .run(b"EHLO x\r\nAUTH PLAIN AGpvZQBzZWNyZXQ=\r\nSTARTTLS\r\nEHLO x\r\nSTARTTLS\r\n");
+    assert_eq!(
+        out,
+        format!(
+            "{GREETING}{EHLO_TLS}538 encryption required for requested authentication mechanism (#5.7.11)\r\n\
+             220 ready for tls\r\n{EHLO_AUTH}503 TLS already active (#5.5.1)\r\n"
+        )
+    );
+    // No certificate: no STARTTLS, as qmail; no checkprogram: no AUTH.
+    let (out, _, _) = Setup::new().run(b"EHLO x\r\nSTARTTLS\r\nAUTH PLAIN\r\n");
+    assert_eq!(
+        out,
+        format!(
+            "{GREETING}{EHLO_PLAIN}502 unimplemented (#5.5.1)\r\n502 unimplemented (#5.5.1)\r\n"
+        )
+    );
+    // AUTH_CLEARTEXT=1 offers AUTH without TLS.
+    let mut s = Setup::new();
+    s.cfg.auth = crate::auth::Policy::new(true, None, Some(b"1"));
+    let (out, _, _) = s.run(b"EHLO x\r\n");
+    assert_eq!(out, format!("{GREETING}{EHLO_AUTH}"));
+    assert!(
+        tls_auth()
+            .run(b"STARTTLS now\r\n")
+            .0
+            .contains("501 syntax error")
+    );
+}
+
+#[test]
+fn nothing_pipelined_after_starttls_is_fed() {
+    // The driver must drop what follows the STARTTLS line: the session
+    // takes exactly the bytes up to its LF, and then nothing until the
+    // handshake is done.
+    let setup = tls_auth();
+    let first = b"EHLO x\r\nSTARTTLS\r\n";
+    let input = [
+        &first[..],
+        b"MAIL FROM:<a@example.org>\r\nRCPT TO:<victim@elsewhere.example>\r\n",
+    ]
+    .concat();
+    let (mut s, _) = setup.session();
+    s.offer_tls(true);
+    let mut used = 0;
+    while s.take_action().is_none() {
+        let n = s.feed(&input[used..]);
+        assert!(n > 0);
+        used += n;
+    }
+    assert_eq!(used, first.len());
+    assert_eq!(
+        s.feed(&input[used..]),
+        0,
+        "nothing more before the handshake"
+    );
+    s.tls_started("TLSv1.3", "TLS13_AES_128_GCM_SHA256");
+    // A fresh start: no sender survives.
+    s.take_output();
+    s.feed(b"RCPT TO:<joe@example.com>\r\nQUIT\r\n");
+    assert_eq!(
+        String::from_utf8(s.take_output()).unwrap(),
+        "503 MAIL first (#5.5.1)\r\n221 mx.example.com\r\n"
+    );
+}
+
+#[test]
+fn starttls_forgets_the_transaction_and_received_says_esmtps() {
+    let (out, q, _, log) = tls_auth().run_logged(
+        b"EHLO a\r\nMAIL FROM:<a@example.org>\r\nSTARTTLS\r\nRCPT TO:<b@example.com>\r\n\
+          EHLO b\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nx\r\n.\r\n",
+    );
+    assert!(
+        out.contains("220 ready for tls\r\n503 MAIL first (#5.5.1)\r\n"),
+        "{out}"
+    );
+    assert_eq!(
+        String::from_utf8(q[0].message.clone()).unwrap(),
+        "Received: from client.example.org (HELO b) (192.0.2.7)\n  by mx.example.com with ESMTPS \
+         (TLSv1.3:TLS13_AES_128_GCM_SHA256 encrypted); 3 Jan 2025 10:00:00 -0000\nx\n"
+    );
+    assert_eq!(
+        log,
+        "qmail-smtpd: tx ip=192.0.2.7 helo=a tls=- auth=- from=<a@example.org> size=- qp=- result=starttls\n\
+         qmail-smtpd: tx ip=192.0.2.7 helo=b tls=TLSv1.3/TLS13_AES_128_GCM_SHA256 auth=- \
+         from=<a@example.org> rcpt=<b@example.com>:250 size=6 qp=4242 result=250\n"
+    );
+}
+
+#[test]
+fn auth_plain_and_login_relay_and_name_the_user() {
+    let user = b64("joe");
+    let pass = b64("secret");
+    let plain_inline = "AUTH PLAIN AGpvZQBzZWNyZXQ=\r\n".to_string();
+    let plain_asked = "AUTH PLAIN\r\nAGpvZQBzZWNyZXQ=\r\n".to_string();
+    let login = format!("AUTH LOGIN\r\n{user}\r\n{pass}\r\n");
+    let login_inline = format!("auth login {user}\r\n{pass}\r\n");
+    for (auth, prompts) in [
+        (plain_inline, ""),
+        (plain_asked, "334 \r\n"),
+        (login, "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"),
+        (login_inline, "334 UGFzc3dvcmQ6\r\n"),
+    ] {
+        let input = format!(
+            "STARTTLS\r\nEHLO x\r\n{auth}AUTH PLAIN AGpvZQBzZWNyZXQ=\r\n\
+             MAIL FROM:<joe@example.com>\r\nRCPT TO:<friend@elsewhere.example>\r\nDATA\r\nhi\r\n.\r\n"
+        );
+        let (out, q, _, log) = tls_auth().run_logged(input.as_bytes());
+        assert_eq!(
+            out,
+            format!(
+                "{GREETING}220 ready for tls\r\n{EHLO_AUTH}{prompts}235 ok, go ahead (#2.0.0)\r\n\
+                 503 you're already authenticated (#5.5.0)\r\n250 ok\r\n250 ok\r\n354 go ahead\r\n\
+                 250 ok {NOW} qp 4242\r\n"
+            ),
+            "{input}"
+        );
+        let msg = String::from_utf8(q[0].message.clone()).unwrap();
+        assert!(msg.starts_with("Received: from client.example.org (HELO x) (joe@192.0.2.7)\n  by mx.example.com with ESMTPSA (TLSv1.3:"), "{msg}");
+        assert!(log.contains(" auth=joe from=<joe@example.com> rcpt=<friend@elsewhere.example>:250 size=7 qp=4242 result=250\n"), "{log}");
+        assert!(!log.contains("secret"));
+    }
+}
+
+#[test]
+fn auth_refusals_each_with_its_reply() {
+    let cases = [
+        (
+            "AUTH PLAIN ***\r\n",
+            "501 malformed auth input (#5.5.4)\r\n",
+        ),
+        (
+            "AUTH PLAIN\r\nnot base64!\r\n",
+            "334 \r\n501 malformed auth input (#5.5.4)\r\n",
+        ),
+        // An empty user, an empty password, no NULs at all.
+        (
+            "AUTH PLAIN AABzZWNyZXQ=\r\n",
+            "501 malformed auth input (#5.5.4)\r\n",
+        ),
+        (
+            "AUTH PLAIN AGpvZQA=\r\n",
+            "501 malformed auth input (#5.5.4)\r\n",
+        ),
+        ("AUTH PLAIN =\r\n", "501 malformed auth input (#5.5.4)\r\n"),
+        (
+            "AUTH LOGIN\r\n=\r\n",
+            "334 VXNlcm5hbWU6\r\n501 malformed auth input (#5.5.4)\r\n",
+        ),
+        (
+            "AUTH LOGIN\r\n*\r\n",
+            "334 VXNlcm5hbWU6\r\n501 auth exchange cancelled (#5.0.0)\r\n",
+        ),
+        (
+            "AUTH PLAIN\r\n*\r\n",
+            "334 \r\n501 auth exchange cancelled (#5.0.0)\r\n",
+        ),
+        (
+            "AUTH CRAM-MD5\r\n",
+            "504 auth type unimplemented (#5.5.1)\r\n",
+        ),
+        (
+            "AUTH PLAIN AGpvZQB0ZW1wZmFpbA==\r\n",
+            "454 temporary authentication failure (#4.3.0)\r\n",
+        ),
+        (
+            "MAIL FROM:<a@example.org>\r\nAUTH PLAIN AGpvZQBzZWNyZXQ=\r\n",
+            "250 ok\r\n503 no auth during mail transaction (#5.5.0)\r\n",
+        ),
+    ];
+    for (input, expect) in cases {
+        let (out, _, end) = tls_auth().run(format!("STARTTLS\r\n{input}").as_bytes());
+        assert_eq!(
+            out,
+            format!("{GREETING}220 ready for tls\r\n{expect}"),
+            "{input}"
+        );
+        assert_eq!(end, None);
+    }
+}
+
+#[test]
+fn failed_auth_does_not_relay_and_failures_are_limited() {
+    let bad = "AUTH PLAIN AGpvZQB3cm9uZw==\r\n"; // joe / wrong
+    let (out, _, _) = tls_auth().run(
+        format!(
+            "STARTTLS\r\n{bad}MAIL FROM:<a@example.org>\r\nRCPT TO:<victim@elsewhere.example>\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        out,
+        format!(
+            "{GREETING}220 ready for tls\r\n535 authorization failed (#5.7.0)\r\n250 ok\r\n\
+             553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)\r\n"
+        )
+    );
+    let tries = bad.repeat(MAX_AUTH_FAILURES as usize + 2);
+    let (out, _, end) = tls_auth().run(format!("STARTTLS\r\n{tries}").as_bytes());
+    let failed = "535 authorization failed (#5.7.0)\r\n".repeat(MAX_AUTH_FAILURES as usize);
+    assert_eq!(
+        out,
+        format!(
+            "{GREETING}220 ready for tls\r\n{failed}\
+             421 too many authentication failures, closing connection (#4.7.0)\r\n"
+        )
+    );
+    assert_eq!(end, Some(Exit::Abort));
+}
+
+#[test]
+fn smtpauth_bang_requires_auth_before_mail() {
+    let mut s = tls_auth();
+    s.cfg.auth = crate::auth::Policy::new(true, Some(b"!"), None);
+    let (out, _, _, log) = s.run_logged(
+        b"STARTTLS\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\n\
+          AUTH PLAIN AGpvZQBzZWNyZXQ=\r\nMAIL FROM:<a@example.org>\r\n",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "{GREETING}220 ready for tls\r\n530 authentication required (#5.7.0)\r\n\
+             503 MAIL first (#5.5.1)\r\n235 ok, go ahead (#2.0.0)\r\n250 ok\r\n"
+        )
+    );
+    assert!(log.starts_with("qmail-smtpd: tx ip=192.0.2.7 helo=client.example.org tls=TLSv1.3/TLS13_AES_128_GCM_SHA256 auth=- from=<a@example.org> size=- qp=- result=530\n"), "{log}");
+    assert!(
+        log.ends_with(" auth=joe from=<a@example.org> size=- qp=- result=eof\n"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_transaction_log_gives_each_verdict() {
+    let (_, _, _, log) = Setup::new().run_logged(
+        b"HELO he lo\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\n\
+          RCPT TO:<c@elsewhere.example>\r\nRSET\r\nMAIL FROM:<spammer@example.org>\r\n\
+          RCPT TO:<b@example.com>\r\nDATA\r\nQUIT\r\n",
+    );
+    assert_eq!(
+        log,
+        "qmail-smtpd: tx ip=192.0.2.7 helo=he?lo tls=- auth=- from=<a@example.org> \
+         rcpt=<b@example.com>:250 rcpt=<c@elsewhere.example>:553 size=- qp=- result=rset\n\
+         qmail-smtpd: tx ip=192.0.2.7 helo=he?lo tls=- auth=- from=<spammer@example.org> \
+         rcpt=<b@example.com>:553 size=- qp=- result=503\n"
+    );
 }

@@ -7,6 +7,8 @@
 //!   `control/servercert.pem`.
 //! - [`client`]: qmail-remote's client configurations, opportunistic
 //!   (any certificate) and verified (system CA store, names).
+//! - [`fds`]: a blocking TLS server connection on two descriptors with a
+//!   timeout on every read and write (STARTTLS, SMTPS, STLS).
 //!
 //! Reading the file is the caller's business at each session start, so
 //! a renewed certificate takes effect without a restart.
@@ -14,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod fds;
 pub mod server;
 
 use std::fmt;

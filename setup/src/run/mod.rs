@@ -17,11 +17,13 @@
 //! - [`programs`]: the programs it installs, built first under `cargo run`.
 //! - [`user`]: who it runs as (never root).
 //! - [`home`]: the embedded default configuration.
+//! - [`tls`]: the first start's certificate (STARTTLS) and AUTH user.
 //! - [`supervise`]: processes, logs, signals.
 
 pub mod home;
 pub mod programs;
 pub mod supervise;
+pub mod tls;
 pub mod user;
 
 use std::net::SocketAddr;
@@ -127,6 +129,7 @@ fn run(opts: Options) -> Result<i32, Error> {
     let layout = Layout { home: home.clone() };
     home::configure(&layout, &mut |s| say(s))?;
     compile_rules(&layout)?;
+    tls::first_start(&layout, &mut |s| say(s))?;
 
     let mut sup = Supervisor::new().ctx(|| "catch signals".into())?;
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
@@ -155,7 +158,12 @@ fn run(opts: Options) -> Result<i32, Error> {
         .arg("-1")
         .arg(opts.listen.ip().to_string())
         .arg(opts.listen.port().to_string())
-        .arg(layout.bin("qmail-smtpd"));
+        .arg(layout.bin("qmail-smtpd"))
+        // SMTP AUTH (inside STARTTLS) for the users of control/passwd.
+        .arg(home::HOST)
+        .arg(layout.bin("checkpassword"))
+        .arg("/bin/true")
+        .env("CHECKPASSWORD_FILE", tls::PASSWD);
     let smtpd = match sup.spawn("smtpd", tcp, true) {
         Ok(pid) => pid,
         Err(e) => {

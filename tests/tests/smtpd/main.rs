@@ -1,3 +1,6 @@
 //! End-to-end tests of smtpd, one module per topic.
 
+mod auth;
 mod session;
+mod support;
+mod tls;

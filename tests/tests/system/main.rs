@@ -7,5 +7,6 @@ mod manpages;
 mod qmtp;
 mod readme;
 mod run;
+mod runtls;
 mod setup;
 mod support;

@@ -8,7 +8,11 @@ use std::collections::BTreeSet;
 const ELSEWHERE: &[&str] = &[
     "biff(1)",
     "clone(2)",
+    "crypt(3)",
+    "crypt(5)",
+    "getspnam_r(3)",
     "groupadd(8)",
+    "shadow(5)",
     "syslog(3)",
     "useradd(8)",
 ];
