@@ -17,6 +17,7 @@
 //!   command line is djb's (tcpserver, tcp-env, qmail-local, sendmail...).
 //! - [`ipme`]: this host's addresses (qmail's `ipme`).
 //! - [`scan`]: djb's `scan_ulong`.
+//! - [`timed`]: reads and writes that give up after a timeout.
 //!
 //! Every `unsafe` block of the workspace that is not in a crate's own
 //! small wrapper lives here, each with a `// SAFETY:` comment.
@@ -33,5 +34,6 @@ pub mod selfpipe;
 pub mod sigexit;
 pub mod sockopt;
 pub mod spawn;
+pub mod timed;
 
 pub use errstr::{describe, errno_text, is_temporary};
