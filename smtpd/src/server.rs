@@ -39,9 +39,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
 use control::Home;
 
 use crate::auth::Policy;
@@ -57,25 +54,6 @@ pub fn ipme() -> io::Result<Vec<IpAddr>> {
     Ok(sys::ipme::IpMe::load()?.addrs().collect())
 }
 
-/// Wait until `fd` is ready for `flags`, at most until `deadline`.
-/// `Ok(false)` on timeout.
-fn wait(fd: BorrowedFd<'_>, flags: PollFlags, deadline: Instant) -> io::Result<bool> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        let t = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(fd, flags)];
-        match poll(&mut fds, t) {
-            Ok(0) => continue,
-            Ok(_) => return Ok(true),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 /// What reading from the client gave.
 enum Read {
     Bytes(usize),
@@ -83,35 +61,19 @@ enum Read {
     Timeout,
 }
 
+/// One read with qmail's timeout (`sys::timed`, shared by every server).
 fn read_timeout(fd: BorrowedFd<'_>, buf: &mut [u8], timeout: Duration) -> io::Result<Read> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if !wait(fd, PollFlags::POLLIN, deadline)? {
-            return Ok(Read::Timeout);
-        }
-        match nix::unistd::read(fd, buf) {
-            Ok(0) => return Ok(Read::Eof),
-            Ok(n) => return Ok(Read::Bytes(n)),
-            Err(Errno::EINTR | Errno::EAGAIN) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    match sys::timed::read(fd, buf, timeout) {
+        Ok(0) => Ok(Read::Eof),
+        Ok(n) => Ok(Read::Bytes(n)),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(Read::Timeout),
+        Err(e) => Err(e),
     }
 }
 
 /// Write all of `buf`, each write waiting at most `timeout`.
-fn write_timeout(fd: BorrowedFd<'_>, mut buf: &[u8], timeout: Duration) -> io::Result<()> {
-    while !buf.is_empty() {
-        if !wait(fd, PollFlags::POLLOUT, Instant::now() + timeout)? {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        match nix::unistd::write(fd, buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(Errno::EINTR | Errno::EAGAIN) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+fn write_timeout(fd: BorrowedFd<'_>, buf: &[u8], timeout: Duration) -> io::Result<()> {
+    sys::timed::write_all(fd, buf, timeout)
 }
 
 /// A fatal startup reply, written with qmail's default timeout.

@@ -20,27 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollFlags;
 use rustls::{ServerConfig, ServerConnection};
 
-/// Wait until `fd` is ready for `flags`, at most until `deadline`.
-/// `Ok(false)` on timeout.
-pub fn wait(fd: BorrowedFd<'_>, flags: PollFlags, deadline: Instant) -> io::Result<bool> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        let t = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(fd, flags)];
-        match poll(&mut fds, t) {
-            Ok(0) => continue,
-            Ok(_) => return Ok(true),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
+/// Wait until `fd` is ready for `flags`, at most until `deadline`
+/// (`Ok(false)` on timeout): `sys::timed`'s, shared by every server.
+pub use sys::timed::wait;
 
 /// One `read(2)` on a descriptor already known readable.
 struct FdRead<'a>(BorrowedFd<'a>);
@@ -54,27 +39,6 @@ impl Read for FdRead<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-}
-
-/// `write(2)` on a descriptor, each call waiting at most `timeout`.
-struct FdWrite<'a>(BorrowedFd<'a>, Duration);
-
-impl Write for FdWrite<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            if !wait(self.0, PollFlags::POLLOUT, Instant::now() + self.1)? {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            match nix::unistd::write(self.0, buf) {
-                Ok(n) => return Ok(n),
-                Err(Errno::EINTR | Errno::EAGAIN) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -111,7 +75,7 @@ impl<'a> TlsFds<'a> {
         while self.conn.wants_write() {
             self.conn.write_tls(&mut out)?;
         }
-        FdWrite(self.wfd, self.timeout).write_all(&out)
+        sys::timed::write_all(self.wfd, &out, self.timeout)
     }
 
     /// Read records from the client (waiting at most the timeout) and
