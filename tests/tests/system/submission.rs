@@ -72,3 +72,52 @@ fn submission_requires_auth_and_delivers_after_it() {
     assert!(m.contains("(you@127.0.0.1)"), "{m}");
     assert_eq!(a.interrupt().code(), Some(0));
 }
+
+/// Postfix relaying through qmail-run's submission port (encrypt, SASL)
+/// into the Maildir of `you`: the Postfix client, end to end.
+#[test]
+fn postfix_submits_through_the_submission_port_into_the_maildir() {
+    super::support::bins();
+    if !e2e::postfix::sasl_modules() {
+        return;
+    }
+    let dir = open_tempdir();
+    let home = dir.path().join("q");
+    let mut a = QmailRun::start(&home);
+    let line = a.wait_log("SMTP AUTH user you password ");
+    let password = line
+        .split("password ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .expect("a password")
+        .to_string();
+    let sub = a.wait_log("submission on 127.0.0.1:");
+    let port: u16 = sub
+        .split("submission on 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {sub:?}"));
+    let Some(pf) = e2e::postfix::Client::start(port, "you", &password) else {
+        assert_eq!(a.interrupt().code(), Some(0));
+        return;
+    };
+    pf.send(
+        "you@mail.localhost",
+        "you@localhost",
+        "postfix via submission",
+    );
+    let m = wait_mail(&a.maildir("you"), "Subject: postfix via submission");
+    assert!(m.contains(" with ESMTPSA (TLSv1."), "{m}");
+    assert!(m.contains("(you@127.0.0.1)"), "{m}");
+    pf.wait_log(&["status=sent"]);
+    assert!(
+        a.log().iter().any(|l| l.contains("qmail-smtpd: tx ")
+            && l.contains(" tls=TLSv1.")
+            && l.contains(" auth=you ")),
+        "{:#?}",
+        a.log()
+    );
+    drop(pf);
+    assert_eq!(a.interrupt().code(), Some(0));
+}
