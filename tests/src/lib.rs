@@ -21,6 +21,7 @@
 pub mod dns;
 pub mod log;
 pub mod net;
+pub mod postfix;
 pub mod rng;
 pub mod script;
 pub mod tcprules;

@@ -14,6 +14,9 @@
 //! the SMTP address's IP, port 2110 (port 0 when SMTP has port 0;
 //! `QMAILRUN_POP3` sets the address). It stops first.
 //!
+//! Submission (port 2587, `QMAILRUN_SUBMISSION`) runs beside them: the
+//! same qmail-smtpd with AUTH required before MAIL ([`submission`]).
+//!
 //! - [`programs`]: the programs it installs, built first under `cargo run`.
 //! - [`user`]: who it runs as (never root).
 //! - [`home`]: the embedded default configuration.
@@ -22,6 +25,7 @@
 
 pub mod home;
 pub mod programs;
+pub mod submission;
 pub mod supervise;
 pub mod tls;
 pub mod user;
@@ -196,28 +200,57 @@ fn run(opts: Options) -> Result<i32, Error> {
         }
     };
 
+    let sub_at = match submission::listen(&opts.listen) {
+        Ok(a) => a,
+        Err(e) => {
+            stop_pop3(&mut sup, pop3);
+            stop(&mut sup, Some(smtpd), send);
+            return Err(e);
+        }
+    };
+    let mut sub = base(layout.bin("tcpserver"));
+    submission::command(&mut sub, &layout, &sub_at);
+    let subm = match sup.spawn(submission::LABEL, sub, true) {
+        Ok(pid) => pid,
+        Err(e) => {
+            stop_pop3(&mut sup, pop3);
+            stop(&mut sup, Some(smtpd), send);
+            return Err(e).ctx(|| "run bin/tcpserver for submission".into());
+        }
+    };
+
     let gone = |s: &Supervisor| {
-        s.exit_of(smtpd).is_some() || s.exit_of(send).is_some() || s.exit_of(pop3).is_some()
+        s.exit_of(smtpd).is_some()
+            || s.exit_of(send).is_some()
+            || s.exit_of(pop3).is_some()
+            || s.exit_of(subm).is_some()
     };
     let up = sup.wait_until(Duration::from_secs(30), 0, |s| {
-        (s.port_line.is_some() && s.port_lines.contains_key("pop3")) || gone(s)
+        (s.port_line.is_some()
+            && s.port_lines.contains_key("pop3")
+            && s.port_lines.contains_key(submission::LABEL))
+            || gone(s)
     });
     let port = sup.port_line.clone().filter(|_| up && !gone(&sup));
     let pop3_port = sup.port_lines.get("pop3").cloned();
-    let (Some(port), Some(pop3_port)) = (port, pop3_port) else {
+    let sub_port = sup.port_lines.get(submission::LABEL).cloned();
+    let (Some(port), Some(pop3_port), Some(sub_port)) = (port, pop3_port, sub_port) else {
         if sup.interrupts > 0 && !gone(&sup) {
             // Ctrl-C while starting: stop as at any other time.
+            submission::stop(&mut sup, subm);
             stop_pop3(&mut sup, pop3);
             let clean = stop(&mut sup, Some(smtpd), send);
             say("stopped while starting");
             return Ok(if clean { 0 } else { 130 });
         }
         let why = format!(
-            "the system did not come up: qmail-send {}, tcpserver {}, POP3 tcpserver {}",
+            "the system did not come up: qmail-send {}, tcpserver {}, POP3 tcpserver {}, submission tcpserver {}",
             exit_text(sup.exit_of(send)),
             exit_text(sup.exit_of(smtpd)),
-            exit_text(sup.exit_of(pop3))
+            exit_text(sup.exit_of(pop3)),
+            exit_text(sup.exit_of(subm))
         );
+        submission::stop(&mut sup, subm);
         stop_pop3(&mut sup, pop3);
         stop(&mut sup, Some(smtpd), send);
         return Err(Error::Other(why));
@@ -241,6 +274,12 @@ fn run(opts: Options) -> Result<i32, Error> {
         home::USER,
         opts.home.display()
     ));
+    say(&format!(
+        "submission on {}:{sub_port}: AUTH required, inside STARTTLS (users in {}/{})",
+        sub_at.ip(),
+        opts.home.display(),
+        tls::PASSWD
+    ));
 
     // Running.
     let mut failed = None;
@@ -258,6 +297,13 @@ fn run(opts: Options) -> Result<i32, Error> {
             failed = Some(format!("POP3 tcpserver ended ({})", exit_text(Some(st))));
             break;
         }
+        if let Some(st) = sup.exit_of(subm) {
+            failed = Some(format!(
+                "submission tcpserver ended ({})",
+                exit_text(Some(st))
+            ));
+            break;
+        }
         if sup.hups > 0 {
             sup.hups = 0;
             say("SIGHUP: recompiling etc/tcp.smtp, qmail-send rereads locals and virtualdomains");
@@ -270,6 +316,7 @@ fn run(opts: Options) -> Result<i32, Error> {
     if let Some(why) = &failed {
         say(&format!("{why}; stopping the rest"));
     }
+    submission::stop(&mut sup, subm);
     stop_pop3(&mut sup, pop3);
     let clean = stop(&mut sup, Some(smtpd), send);
     let left = queue::inspect::stat(&home.join("queue"))

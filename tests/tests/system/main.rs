@@ -9,4 +9,5 @@ mod readme;
 mod run;
 mod runtls;
 mod setup;
+mod submission;
 mod support;
