@@ -242,3 +242,59 @@ fn a_broken_certificate_means_no_stls_and_a_log_line() {
         "{line}"
     );
 }
+
+#[test]
+fn the_pop3s_run_script_serves_pop3s() {
+    let mut mb = Mailbox::new();
+    mb.put("new", b"a\n", 30);
+    let home = mb.dir.path().join("qmail");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    std::fs::create_dir_all(home.join("control")).unwrap();
+    std::fs::write(home.join("control/me"), "pop.test\n").unwrap();
+    std::fs::write(home.join("control/servercert.pem"), servercert()).unwrap();
+    for b in ["tcpserver", "qmail-popup", "qmail-pop3d"] {
+        std::os::unix::fs::symlink(e2e::bin(b), home.join("bin").join(b)).unwrap();
+    }
+    let script = mb.dir.path().join("run");
+    let text = std::fs::read_to_string(e2e::workspace().join("boot/service/qmail-pop3ds/run"))
+        .unwrap()
+        .replace("/var/qmail", &home.display().to_string())
+        .replace(
+            "/bin/checkpassword",
+            &mb.checkpassword().display().to_string(),
+        );
+    e2e::script::executable(&script, &text);
+    // A port the kernel chose and released, retried if taken meanwhile.
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new(&script);
+        cmd.env("IP", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("RULES", mb.dir.path().join("none.cdb"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut proc = e2e::Proc::spawn(&mut cmd).unwrap();
+        let log = e2e::log::Log::new();
+        log.follow(proc.child.stdout.take().unwrap(), None);
+        let up = log.wait(T, |l| {
+            l.iter()
+                .find(|l| l.contains("status: 0/40") || l.contains("fatal"))
+                .cloned()
+        });
+        if up.as_deref().is_some_and(|l| l.contains("status: 0/40")) {
+            let out = python(POP3S, &["127.0.0.1", &port.to_string(), USER, PASS]);
+            assert_eq!(
+                out,
+                "+OK <\n['PIPELINING', 'SASL', 'TOP', 'UIDL', 'USER']\n(1, 2)\n+OK \n"
+            );
+            return;
+        }
+        drop(proc);
+    }
+    panic!("the run script did not start tcpserver");
+}
