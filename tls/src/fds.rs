@@ -186,6 +186,12 @@ impl TlsFds<'_> {
     /// on both sides for the timeout, or sends a bad record.
     pub fn proxy(&mut self, plain: BorrowedFd<'_>) -> io::Result<()> {
         use nix::poll::{PollFd, PollTimeout, poll};
+        // Plaintext that came with the handshake's last flight (a TLS 1.3
+        // client may send it right after Finished): already read from
+        // the socket, so poll would never report it.
+        if !self.drain_to(plain)? {
+            return Ok(());
+        }
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let (client_ready, plain_ready) = {
