@@ -13,10 +13,12 @@
 //! - A settable number of login tries per connection; qmail's one (a
 //!   failed login closes the connection) is the default.
 //!
-//! STLS (RFC 2595) is meant to be one more step: `b"stls"` answering
-//! `+OK` and a `StartTls` step after which the process code wraps fds 0
-//! and 1 and the session forgets nothing but its CAPA; it waits for the
-//! `tls` crate's plumbing over fds.
+//! - `STLS` (RFC 2595) when the process code has a certificate
+//!   ([`Session::offer_tls`]): [`Step::StartTls`], after which the
+//!   session stays in AUTHORIZATION and CAPA no longer lists STLS. While
+//!   STLS is offered and not done, USER, PASS and AUTH PLAIN are refused
+//!   (`-ERR [AUTH] ...`, RFC 3206) unless clear text is allowed
+//!   (`POP3_CLEARTEXT`); APOP never sends the password and stays open.
 
 use crate::{base64, line};
 
@@ -37,7 +39,13 @@ pub enum Step {
     Login { name: Vec<u8>, password: Vec<u8> },
     /// Write these bytes and exit 1.
     Close(Vec<u8>),
+    /// Write `+OK`, then run the TLS handshake on the client's fds.
+    StartTls,
 }
+
+/// The reply to USER, PASS and AUTH before STLS when clear text is not
+/// allowed.
+pub const NEED_TLS: &[u8] = b"-ERR [AUTH] STLS first: no password in clear text\r\n";
 
 fn err(text: &str) -> Step {
     Step::Reply(format!("-ERR {text}\r\n").into_bytes())
@@ -51,6 +59,10 @@ pub struct Session {
     /// `AUTH PLAIN` without an initial response: the next line is it.
     plain_pending: bool,
     tries_left: u32,
+    /// STLS is offered now (a certificate, TLS not yet on).
+    stls: bool,
+    /// Passwords may be sent outside TLS even when STLS is offered.
+    cleartext: bool,
 }
 
 impl Session {
@@ -65,7 +77,43 @@ impl Session {
             user: None,
             plain_pending: false,
             tries_left: tries.clamp(1, MAX_TRIES),
+            stls: false,
+            cleartext: true,
         }
+    }
+
+    /// Offer STLS; `cleartext`: still accept passwords outside TLS.
+    pub fn offer_tls(&mut self, cleartext: bool) {
+        self.stls = true;
+        self.cleartext = cleartext;
+    }
+
+    /// TLS is on (after [`Step::StartTls`] or POP3S): no STLS any more,
+    /// passwords allowed. The USER given before is forgotten.
+    pub fn tls_started(&mut self) {
+        self.stls = false;
+        self.cleartext = true;
+        self.user = None;
+        self.plain_pending = false;
+    }
+
+    /// Passwords are refused here and now.
+    fn needs_tls(&self) -> bool {
+        self.stls && !self.cleartext
+    }
+
+    /// CAPA: qmail-popup's with STLS while offered; without USER and
+    /// SASL while passwords wait for TLS.
+    fn capa(&self) -> Vec<u8> {
+        let mut c = b"+OK \r\nTOP\r\nUIDL\r\nPIPELINING\r\n".to_vec();
+        if !self.needs_tls() {
+            c.extend_from_slice(b"USER\r\nSASL PLAIN\r\n");
+        }
+        if self.stls {
+            c.extend_from_slice(b"STLS\r\n");
+        }
+        c.extend_from_slice(b".\r\n");
+        c
     }
 
     /// The APOP timestamp, brackets included.
@@ -103,7 +151,11 @@ impl Session {
             return self.plain(line);
         }
         let (verb, arg) = line::split(line);
+        if self.needs_tls() && matches!(&verb[..], b"user" | b"pass" | b"auth") {
+            return Step::Reply(NEED_TLS.to_vec());
+        }
         match &verb[..] {
+            b"stls" if self.stls => Step::StartTls,
             b"user" => {
                 if arg.is_empty() {
                     return err("syntax error");
@@ -127,7 +179,7 @@ impl Session {
                 },
             },
             b"auth" => self.auth(arg),
-            b"capa" => Step::Reply(CAPA.to_vec()),
+            b"capa" => Step::Reply(self.capa()),
             b"noop" => Step::Reply(OK.to_vec()),
             b"quit" => Step::Close(OK.to_vec()),
             _ => err("authorization first"),
@@ -203,6 +255,10 @@ mod tests {
                             out.push_str(&String::from_utf8_lossy(&b));
                             out.push_str("<close>")
                         }
+                        Step::StartTls => {
+                            out.push_str("<stls>");
+                            s.tls_started();
+                        }
                     }
                 }
             }
@@ -267,6 +323,37 @@ AUTH PLAIN YQBiAGM=\r\n";
 +OK \r\nPLAIN\r\n.\r\n-ERR unrecognized authentication type\r\n<login tim tanstaaftanstaaf>\
 + \r\n<login tim secret>+ \r\n-ERR authentication aborted\r\n-ERR syntax error\r\n\
 -ERR syntax error\r\n-ERR authorization failed\r\n"
+        );
+    }
+
+    #[test]
+    fn stls_and_no_password_in_clear_text() {
+        let mut s = Session::new(b"h", 1, 2, 1);
+        assert_eq!(run(&mut s, b"STLS\r\n", 1), "-ERR authorization first\r\n");
+        s.offer_tls(false);
+        let input = b"CAPA\r\nUSER a\r\nPASS b\r\nAUTH PLAIN AGEAYg==\r\nSTLS\r\n\
+CAPA\r\nSTLS\r\nUSER a\r\nPASS b\r\n";
+        let need = String::from_utf8_lossy(NEED_TLS);
+        for step in 1..=input.len() {
+            let mut s = Session::new(b"h", 1, 2, 1);
+            s.offer_tls(false);
+            assert_eq!(
+                run(&mut s, input, step),
+                format!(
+                    "+OK \r\nTOP\r\nUIDL\r\nPIPELINING\r\nSTLS\r\n.\r\n{need}{need}{need}<stls>\
++OK \r\nTOP\r\nUIDL\r\nPIPELINING\r\nUSER\r\nSASL PLAIN\r\n.\r\n\
+-ERR authorization first\r\n+OK \r\n<login a b>"
+                ),
+                "step {step}"
+            );
+        }
+        // POP3_CLEARTEXT: STLS offered, passwords allowed before it.
+        let mut s = Session::new(b"h", 1, 2, 1);
+        s.offer_tls(true);
+        assert_eq!(
+            run(&mut s, b"CAPA\r\nUSER a\r\nPASS b\r\n", 1),
+            "+OK \r\nTOP\r\nUIDL\r\nPIPELINING\r\nUSER\r\nSASL PLAIN\r\nSTLS\r\n.\r\n\
++OK \r\n<login a b>"
         );
     }
 }

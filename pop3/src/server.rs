@@ -89,6 +89,90 @@ enum Checked {
 
 /// qmail-popup HOSTNAME PROGRAM [ARG...]
 pub fn popup(args: Vec<OsString>) -> i32 {
+    let mut proxy = None;
+    let code = popup_session(args, &mut proxy);
+    if let Some(proxy) = proxy {
+        // Our ends of the socketpair go (the checkpassword program's went
+        // when it exited): the proxy reads EOF, sends close_notify, ends.
+        if let Ok(null) = File::open("/dev/null") {
+            let _ = nix::unistd::dup2_stdin(&null);
+            let _ = nix::unistd::dup2_stdout(&null);
+        }
+        let _ = proxy.join();
+    }
+    code
+}
+
+/// `control/servercert.pem` now: `None` without one; a broken one is
+/// logged and means no TLS.
+fn load_cert() -> Option<std::sync::Arc<rustls::ServerConfig>> {
+    let home = control::Home::from_env();
+    match tls::server::from_file(&home.control("servercert.pem")) {
+        Ok(c) => Some(c),
+        Err(tls::Error::Read(e)) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(tls::Error::Read(e)) => {
+            log(&format!(
+                "qmail-popup: warning: unable to read control/servercert.pem: {}; no TLS\n",
+                sys::describe(&e)
+            ));
+            None
+        }
+        Err(e) => {
+            log(&format!(
+                "qmail-popup: warning: unable to use control/servercert.pem: {e}; no TLS\n"
+            ));
+            None
+        }
+    }
+}
+
+fn log(line: &str) {
+    let _ = io::Write::write_all(&mut io::stderr(), line.as_bytes());
+}
+
+/// Put TLS between the client and the rest of the session: a thread
+/// does the handshake on (copies of) fds 0 and 1, then relays between
+/// the client and a socketpair whose other end becomes our fds 0 and 1,
+/// and so the checkpassword program's and qmail-pop3d's (TLS state
+/// cannot cross an exec). Nothing more is read from the client here:
+/// bytes it pipelined after STLS reach the handshake and fail it.
+fn start_tls(
+    config: std::sync::Arc<rustls::ServerConfig>,
+    timeout: Duration,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    // Hold fd 3 while the new descriptors are made: check() needs it
+    // free for checkpassword's pipe.
+    let hold3 = File::open("/dev/null")?;
+    let rfd = io::stdin().as_fd().try_clone_to_owned()?;
+    let wfd = io::stdout().as_fd().try_clone_to_owned()?;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    drop(hold3);
+    nix::unistd::dup2_stdin(&theirs)?;
+    nix::unistd::dup2_stdout(&theirs)?;
+    drop(theirs);
+    Ok(std::thread::spawn(move || {
+        let relay = || -> io::Result<()> {
+            let mut t = tls::fds::TlsFds::new(config, rfd.as_fd(), wfd.as_fd(), timeout)?;
+            if let Err(e) = t.handshake() {
+                log(&format!(
+                    "qmail-popup: TLS handshake failed: {}\n",
+                    sys::describe(&e)
+                ));
+                return Err(e);
+            }
+            t.proxy(ours.as_fd())
+        };
+        let _ = relay();
+    }))
+}
+
+fn popup_session(args: Vec<OsString>, proxy: &mut Option<std::thread::JoinHandle<()>>) -> i32 {
     use nix::sys::signal::Signal;
     let _ = sys::sigexit::ignore(&[Signal::SIGPIPE]);
     // qmail-popup's SIGALRM: exit 1 at once.
@@ -107,6 +191,20 @@ pub fn popup(args: Vec<OsString>) -> i32 {
         .map(|v| sys::scan::scan_ulong(v.as_bytes()) as u32)
         .unwrap_or(1);
     let mut session = popup::Session::new(&hostname, std::process::id(), now() as u64, tries);
+    let cert = load_cert();
+    if std::env::var_os("POP3S").is_some() {
+        let Some(config) = cert.clone() else {
+            log("qmail-popup: fatal: POP3S is set but there is no usable control/servercert.pem\n");
+            return 1;
+        };
+        match start_tls(config, client.timeout) {
+            Ok(h) => *proxy = Some(h),
+            Err(_) => return 1,
+        }
+        session.tls_started();
+    } else if cert.is_some() {
+        session.offer_tls(std::env::var_os("POP3_CLEARTEXT").is_some());
+    }
     if client.write(&session.greeting()).is_err() {
         return 1;
     }
@@ -136,6 +234,22 @@ pub fn popup(args: Vec<OsString>) -> i32 {
             popup::Step::Close(bytes) => {
                 let _ = client.write(&bytes);
                 return 1;
+            }
+            popup::Step::StartTls => {
+                let Some(config) = cert.clone() else {
+                    return 1;
+                };
+                if client.write(popup::OK).is_err() {
+                    return 1;
+                }
+                match start_tls(config, client.timeout) {
+                    Ok(h) => *proxy = Some(h),
+                    Err(_) => return 1,
+                }
+                // Nothing buffered survives (one-byte reads leave none).
+                client.lines = LineReader::new();
+                client.pending = (0, 0);
+                session.tls_started();
             }
             popup::Step::Login { .. } => unreachable!("handled above"),
         }

@@ -161,3 +161,85 @@ impl<'a> TlsFds<'a> {
         let _ = self.flush_tls();
     }
 }
+
+impl TlsFds<'_> {
+    /// Give rustls's buffered plaintext to `plain`, all of it.
+    fn drain_to(&mut self, plain: BorrowedFd<'_>) -> io::Result<bool> {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match self.conn.reader().read(&mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => sys::timed::write_all(plain, &buf[..n], self.timeout)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Relay between the TLS client and a plain local socket `plain`
+    /// (qmail-popup's socketpair to checkpassword and qmail-pop3d, which
+    /// cannot inherit TLS state across exec): the client's plaintext is
+    /// written to `plain`, what `plain` gives is encrypted to the client.
+    /// Ends with close_notify when `plain` reaches EOF (every holder of
+    /// its peer end has exited), and when the client closes, is silent
+    /// on both sides for the timeout, or sends a bad record.
+    pub fn proxy(&mut self, plain: BorrowedFd<'_>) -> io::Result<()> {
+        use nix::poll::{PollFd, PollTimeout, poll};
+        // Plaintext that came with the handshake's last flight (a TLS 1.3
+        // client may send it right after Finished): already read from
+        // the socket, so poll would never report it.
+        if !self.drain_to(plain)? {
+            return Ok(());
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let (client_ready, plain_ready) = {
+                let mut fds = [
+                    PollFd::new(self.rfd, PollFlags::POLLIN),
+                    PollFd::new(plain, PollFlags::POLLIN),
+                ];
+                let ms =
+                    PollTimeout::try_from(self.timeout.as_millis().min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX);
+                match poll(&mut fds, ms) {
+                    Ok(0) => return Err(io::ErrorKind::TimedOut.into()),
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), ready(&fds[1]))
+            };
+            if plain_ready {
+                let n = loop {
+                    match nix::unistd::read(plain, &mut buf) {
+                        Ok(n) => break n,
+                        Err(Errno::EINTR) => continue,
+                        // ECONNRESET from the local end: as EOF.
+                        Err(_) => break 0,
+                    }
+                };
+                if n == 0 {
+                    self.close();
+                    return Ok(());
+                }
+                self.write_all(&buf[..n])?;
+            }
+            if client_ready {
+                if self.conn.read_tls(&mut FdRead(self.rfd))? == 0 {
+                    return Ok(());
+                }
+                if let Err(e) = self.conn.process_new_packets() {
+                    let _ = self.flush_tls();
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+                let open = self.drain_to(plain)?;
+                self.flush_tls()?;
+                if !open {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

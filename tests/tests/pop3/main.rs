@@ -9,6 +9,7 @@ mod poplib;
 mod run;
 mod session;
 mod support;
+mod tls;
 // The one-folder system of the system tests, for mail that qmail-smtpd
 // accepted and qmail-local delivered.
 #[allow(dead_code)]

@@ -9,8 +9,16 @@ use super::system_support::{QmailRun, open_tempdir, send, wait_mail};
 const POP3_ON: &str = "POP3 on 127.0.0.1:";
 
 const READ: &str = r#"
-import poplib, sys
+import poplib, ssl, sys
+ctx = ssl._create_unverified_context()
 p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=60)
+# qmail-run's control/servercert.pem: STLS, and no password before it.
+try:
+    p.user("you")
+    print("USER accepted in clear text")
+except poplib.error_proto as e:
+    print(e)
+p.stls(ctx)
 p.user("you")
 try:
     p.pass_("wrong")
@@ -18,6 +26,7 @@ try:
 except poplib.error_proto as e:
     print(e)
 p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=60)
+p.stls(ctx)
 p.user("you"); p.pass_(open(sys.argv[2]).read().strip())
 n, _ = p.stat()
 print(n)
@@ -61,7 +70,10 @@ fn qmail_run_serves_pop3_for_its_user() {
     .unwrap();
     let password = home.join("etc/pop3.password");
     let out = python(READ, &[&port.to_string(), &password.display().to_string()]);
-    assert_eq!(out, "b'-ERR authorization failed'\n1\nTrue\n");
+    assert_eq!(
+        out,
+        "b'-ERR [AUTH] STLS first: no password in clear text'\nb'-ERR authorization failed'\n1\nTrue\n"
+    );
     for sub in ["new", "cur"] {
         assert_eq!(std::fs::read_dir(maildir.join(sub)).unwrap().count(), 0);
     }

@@ -149,6 +149,9 @@ exec {drop_to} "$@""#,
         let mut cmd = Command::new(e2e::bin("tcpserver"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // A qmail home without control/servercert.pem unless the test
+            // gives one: never the machine's /var/qmail.
+            .env("QMAILHOME", self.dir.path())
             .envs(env.iter().copied())
             .args(["-1", "-v", "127.0.0.1", "0"])
             .arg(e2e::bin("qmail-popup"))
