@@ -12,6 +12,8 @@
 //! - [`dns`]: an authoritative DNS server on loopback.
 //! - [`log`]: a child's output kept line by line, waited on with a deadline.
 //! - [`rng`]: a seeded generator for random input and timing.
+//! - [`pipeline`]: a running one-folder system for mail through the
+//!   whole local path.
 //! - [`net`]: a loopback address of a test's own, connecting from one.
 //! - [`tcprules`]: run a tcprules on given rules text.
 //! - [`script`]: stand-in programs as executable shell scripts.
@@ -21,6 +23,7 @@
 pub mod dns;
 pub mod log;
 pub mod net;
+pub mod pipeline;
 pub mod postfix;
 pub mod rng;
 pub mod script;
